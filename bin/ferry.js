@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Entry point of the `ferry` CLI. Ferry's sources are TypeScript run directly by a Node
+// that strips types (>= 22.18). On an older Node (Node 20 is common on GPU hosts) this
+// file re-runs itself with the Node that the `node` devDependency put in node_modules.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const [major, minor] = process.versions.node.split(".").map(Number);
+const stripsTypes = major > 22 || (major === 22 && minor >= 18);
+
+if (stripsTypes) {
+  await import(join(root, "cli", "main.ts"));
+} else {
+  const bundled = join(root, "node_modules", "node", "bin", "node");
+  if (!existsSync(bundled)) {
+    process.stderr.write(
+      `ferry: needs Node.js >= 22.18 (this is ${process.versions.node}); run \`npm ci\` in ${root} to get one\n`,
+    );
+    process.exit(1);
+  }
+  const child = spawn(bundled, [join(root, "cli", "main.ts"), ...process.argv.slice(2)], {
+    stdio: "inherit",
+  });
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.on(signal, () => child.kill(signal));
+  }
+  child.on("exit", (code, signal) => {
+    if (signal) process.kill(process.pid, signal);
+    else process.exit(code ?? 1);
+  });
+}
