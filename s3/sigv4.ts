@@ -108,7 +108,8 @@ export function canonicalRequest(parts: CanonicalRequestParts): string {
 }
 
 export async function sha256Hex(data: Uint8Array | string): Promise<string> {
-  const bytes = typeof data === "string" ? utf8(data) : data;
+  // Web Crypto takes views of any ArrayBuffer at runtime; the cast only narrows the type.
+  const bytes = typeof data === "string" ? utf8(data) : (data as Uint8Array<ArrayBuffer>);
   return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }
 
@@ -116,7 +117,7 @@ export function stringToSign(requestDate: string, scope: Scope, canonicalRequest
   return [SIGV4_ALGORITHM, requestDate, scopeString(scope), canonicalRequestHash].join("\n");
 }
 
-async function hmac(key: Uint8Array | CryptoKey, data: string): Promise<Uint8Array> {
+async function hmac(key: Uint8Array<ArrayBuffer> | CryptoKey, data: string): Promise<Uint8Array<ArrayBuffer>> {
   const cryptoKey =
     key instanceof Uint8Array
       ? await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"])

@@ -39,9 +39,6 @@ export function parseGrant(text: string): Grant {
   return { bucket, prefix, actions: [...new Set(actions)] as Action[] };
 }
 
-export function formatGrant(grant: Grant): string {
-  return `${grant.actions.join(",")}:${grant.bucket}/${grant.prefix}`;
-}
 
 /** May this policy do `action` on the object `key` (or, for list, under `key` as a prefix)? */
 export function allows(policy: Policy, action: Action, bucket: string, key: string): boolean {

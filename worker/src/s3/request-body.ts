@@ -9,13 +9,12 @@ import {
   checksumAlgorithmFromHeader,
   checksumHeaderName,
   checksumLengthBytes,
-  createHasher,
   parseChecksumAlgorithm,
   type ChecksumAlgorithm,
-  type Hasher,
 } from "../../../s3/checksums.ts";
 import { S3Error } from "../../../s3/errors.ts";
 import { UNSIGNED_PAYLOAD } from "../../../s3/sigv4.ts";
+import { createBodyDigest, type BodyDigest } from "./digest.ts";
 import { chunkSignatureVerifier, type SignedRequest, type VerifiedSignature } from "../../../s3/sigv4-verify.ts";
 
 export interface UploadBody {
@@ -112,9 +111,9 @@ export function openUploadBody(request: Request, signed: SignedRequest, verified
     decodeDigest(expectation.headerValue, checksumLengthBytes(alg), () => new S3Error("InvalidRequest", `Value for ${checksumHeaderName(alg)} header is invalid.`));
   }
 
-  const md5 = expectedMd5 ? createHasher("MD5") : undefined;
-  const sha256 = /^[0-9a-f]{64}$/.test(payloadHash) ? createHasher("SHA256") : undefined;
-  const algorithmHasher: Hasher | undefined = expectation.algorithm ? createHasher(expectation.algorithm) : undefined;
+  const md5 = expectedMd5 ? createBodyDigest("MD5") : undefined;
+  const sha256 = /^[0-9a-f]{64}$/.test(payloadHash) ? createBodyDigest("SHA256") : undefined;
+  const algorithmHasher: BodyDigest | undefined = expectation.algorithm ? createBodyDigest(expectation.algorithm) : undefined;
   let failure: S3Error | undefined;
   let computed: { algorithm: ChecksumAlgorithm; value: string } | undefined;
   let seen = 0;
@@ -127,14 +126,14 @@ export function openUploadBody(request: Request, signed: SignedRequest, verified
 
   async function finalChecks(): Promise<void> {
     if (seen !== length) throw fail(new S3Error("IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header"));
-    if (md5 && expectedMd5 && toBase64(md5.digest()) !== toBase64(expectedMd5)) {
+    if (md5 && expectedMd5 && toBase64(await md5.digest()) !== toBase64(expectedMd5)) {
       throw fail(new S3Error("BadDigest", "The Content-MD5 you specified did not match what we received."));
     }
-    if (sha256 && toHex(sha256.digest()) !== payloadHash) {
+    if (sha256 && toHex(await sha256.digest()) !== payloadHash) {
       throw fail(new S3Error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed."));
     }
     if (algorithmHasher && expectation.algorithm) {
-      const value = toBase64(algorithmHasher.digest());
+      const value = toBase64(await algorithmHasher.digest());
       let expected = expectation.headerValue;
       if (expected === undefined && expectation.trailerName) {
         const received = trailers ? await trailers : {};
@@ -150,12 +149,10 @@ export function openUploadBody(request: Request, signed: SignedRequest, verified
 
   const checked = source.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
+      async transform(chunk, controller) {
         seen += chunk.length;
         if (seen > length) throw fail(new S3Error("IncompleteBody", "The body is longer than the declared length"));
-        md5?.update(chunk);
-        sha256?.update(chunk);
-        algorithmHasher?.update(chunk);
+        await Promise.all([md5?.update(chunk), sha256?.update(chunk), algorithmHasher?.update(chunk)]);
         if (held) controller.enqueue(held);
         held = chunk;
       },
