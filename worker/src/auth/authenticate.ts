@@ -11,8 +11,21 @@ export interface Authenticated {
   verified: VerifiedSignature;
 }
 
+/**
+ * The headers as the client signed them. Cloudflare rewrites an incoming Accept-Encoding
+ * (to "br, gzip") and keeps the client's value in `cf.clientAcceptEncoding`; clients such
+ * as rclone and the Go SDKs sign that header, so verify against the original value.
+ */
+function headersAsSent(request: Request): Headers {
+  const original = (request.cf as { clientAcceptEncoding?: unknown } | undefined)?.clientAcceptEncoding;
+  if (typeof original !== "string" || original === "" || request.headers.get("accept-encoding") === original) return request.headers;
+  const headers = new Headers(request.headers);
+  headers.set("accept-encoding", original);
+  return headers;
+}
+
 export async function authenticate(request: Request, url: URL, keys: KeyService, now: Date): Promise<Authenticated> {
-  const incoming = { method: request.method, url, headers: request.headers };
+  const incoming = { method: request.method, url, headers: headersAsSent(request) };
   const signed = parseSignedRequest(incoming, now);
   const key = await keys.resolve(signed.accessKeyId, now);
   if (!key || key.revokedAt) {

@@ -9,6 +9,7 @@ import { xmlResponse } from "./respond.ts";
 const CREATION_DATE = "2024-01-01T00:00:00.000Z";
 
 function requireAnyGrant(call: S3Call): void {
+  requireBucket(call);
   if (!touchesBucket(call.principal.policy, call.target.bucket)) {
     throw new S3Error("AccessDenied", `Access Denied: key ${call.principal.accessKeyId} has no grant on bucket ${call.target.bucket}`);
   }

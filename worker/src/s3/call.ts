@@ -48,6 +48,8 @@ export function requireBucket(call: S3Call, name: string = call.target.bucket): 
 }
 
 export function authorize(call: S3Call, action: Action, bucket: string, key: string): void {
+  // A bucket the edge does not have is NoSuchBucket for everyone, as in S3 (no key can hold a grant on it).
+  requireBucket(call, bucket);
   if (!allows(call.principal.policy, action, bucket, key)) {
     throw new S3Error("AccessDenied", `Access Denied: key ${call.principal.accessKeyId} may not ${action} ${bucket}/${key}`);
   }

@@ -61,5 +61,17 @@ export async function handleS3(request: Request, env: Env, keys: KeyService, ctx
   }
   audit.status = response.status;
   logAudit(audit, started);
+  return withoutRecompression(response);
+}
+
+/**
+ * S3 serves stored bytes as stored. Cloudflare (and miniflare) gzip responses of "text"
+ * content types for clients that accept it, which drops Content-Length on object reads
+ * and hands clients that set Accept-Encoding themselves (rclone) a gzipped error document.
+ * A response that already names its encoding is left alone by that layer.
+ */
+function withoutRecompression(response: Response): Response {
+  if (!response.headers.has("content-encoding")) response.headers.set("content-encoding", "identity");
+  if (!response.headers.has("cache-control")) response.headers.set("cache-control", "no-transform");
   return response;
 }
