@@ -102,7 +102,7 @@ export async function parseManifest(gzipped: Uint8Array): Promise<Manifest> {
   let text: string;
   try {
     const bytes = await collect(new Blob([gzipped as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream("gzip")));
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch (error) {
     throw new ManifestFormatError(`manifest is not gzip-compressed UTF-8: ${error instanceof Error ? error.message : String(error)}`);
   }
