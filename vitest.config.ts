@@ -18,7 +18,12 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "workers", include: ["test/worker/**/*.test.ts", "s3/**/*.test.ts"] },
+        test: {
+          name: "workers",
+          include: ["test/worker/**/*.test.ts", "s3/**/*.test.ts"],
+          // The edge writes one audit line per request; keep test output readable.
+          onConsoleLog: (log) => !log.includes('"msg":"s3 request"'),
+        },
       },
       {
         test: {
