@@ -5,6 +5,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // The edge writes one audit line per request; keep test output readable.
+    onConsoleLog: (log: string) => (log.includes('"msg":"s3 request"') ? false : undefined),
     projects: [
       {
         plugins: [
@@ -21,8 +23,6 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/worker/**/*.test.ts", "s3/**/*.test.ts"],
-          // The edge writes one audit line per request; keep test output readable.
-          onConsoleLog: (log) => !log.includes('"msg":"s3 request"'),
         },
       },
       {

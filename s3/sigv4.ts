@@ -156,32 +156,60 @@ export interface SignRequestOptions {
   now?: Date;
 }
 
-/** Signs a request in the Authorization-header form; returns every header to send. */
+/**
+ * Signs requests with one key, deriving the signing key once per day and region instead
+ * of on every request (four HMACs saved per request on hot paths like the agent's fills).
+ */
+export class RequestSigner {
+  private readonly credentials: Credentials;
+  private readonly region: string;
+  private readonly service: string;
+  private cached: { scope: string; key: Promise<CryptoKey> } | undefined;
+
+  constructor(credentials: Credentials, options: { region?: string; service?: string } = {}) {
+    this.credentials = credentials;
+    this.region = options.region ?? "auto";
+    this.service = options.service ?? "s3";
+  }
+
+  private signingKey(scope: Scope): Promise<CryptoKey> {
+    const id = scopeString(scope);
+    if (this.cached?.scope !== id) this.cached = { scope: id, key: deriveSigningKey(this.credentials.secretAccessKey, scope) };
+    return this.cached.key;
+  }
+
+  /** Headers to send (host, x-amz-date, x-amz-content-sha256, authorization, and the given ones). */
+  async sign(options: Omit<SignRequestOptions, "credentials" | "region" | "service">): Promise<Record<string, string>> {
+    const now = options.now ?? new Date();
+    const scope: Scope = { date: amzDate(now).slice(0, 8), region: this.region, service: this.service };
+    const payloadHash = options.payloadHash ?? EMPTY_SHA256;
+    const headers: Record<string, string> = {
+      ...Object.fromEntries(Object.entries(options.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+      host: options.url.host,
+      "x-amz-date": amzDate(now),
+      "x-amz-content-sha256": payloadHash,
+    };
+    const signedHeaders = Object.keys(headers).sort();
+    const canonical = canonicalRequest({
+      method: options.method,
+      canonicalUri: canonicalUriOf(options.url.pathname),
+      query: parseQuery(options.url.search.slice(1)),
+      headers: new Map(Object.entries(headers)),
+      signedHeaders,
+      payloadHash,
+    });
+    const signature = await signString(await this.signingKey(scope), stringToSign(headers["x-amz-date"] ?? "", scope, await sha256Hex(canonical)));
+    headers["authorization"] =
+      `${SIGV4_ALGORITHM} Credential=${this.credentials.accessKeyId}/${scopeString(scope)}, ` +
+      `SignedHeaders=${signedHeaders.join(";")}, Signature=${signature}`;
+    return headers;
+  }
+}
+
+/** Signs one request in the Authorization-header form; returns every header to send. */
 export async function signRequest(options: SignRequestOptions): Promise<Record<string, string>> {
-  const now = options.now ?? new Date();
-  const scope: Scope = { date: amzDate(now).slice(0, 8), region: options.region ?? "auto", service: options.service ?? "s3" };
-  const payloadHash = options.payloadHash ?? EMPTY_SHA256;
-  const headers: Record<string, string> = {
-    ...Object.fromEntries(Object.entries(options.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
-    host: options.url.host,
-    "x-amz-date": amzDate(now),
-    "x-amz-content-sha256": payloadHash,
-  };
-  const signedHeaders = Object.keys(headers).sort();
-  const canonical = canonicalRequest({
-    method: options.method,
-    canonicalUri: canonicalUriOf(options.url.pathname),
-    query: parseQuery(options.url.search.slice(1)),
-    headers: new Map(Object.entries(headers)),
-    signedHeaders,
-    payloadHash,
-  });
-  const key = await deriveSigningKey(options.credentials.secretAccessKey, scope);
-  const signature = await signString(key, stringToSign(headers["x-amz-date"] ?? "", scope, await sha256Hex(canonical)));
-  headers["authorization"] =
-    `${SIGV4_ALGORITHM} Credential=${options.credentials.accessKeyId}/${scopeString(scope)}, ` +
-    `SignedHeaders=${signedHeaders.join(";")}, Signature=${signature}`;
-  return headers;
+  const signer = new RequestSigner(options.credentials, { ...(options.region ? { region: options.region } : {}), ...(options.service ? { service: options.service } : {}) });
+  return signer.sign(options);
 }
 
 export interface PresignOptions {

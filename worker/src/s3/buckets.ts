@@ -1,6 +1,7 @@
 // Bucket-level calls clients make before they do real work. Buckets are R2 bindings,
 // fixed at deploy time, so creating or deleting one is refused.
 import { S3Error } from "../../../s3/errors.ts";
+import { renderListBuckets } from "../../../s3/listing-xml.ts";
 import { touchesBucket } from "../keys/policy.ts";
 import { requireBucket, type S3Call } from "./call.ts";
 import { xmlResponse } from "./respond.ts";
@@ -17,14 +18,8 @@ function requireAnyGrant(call: S3Call): void {
 
 export async function listBuckets(call: S3Call): Promise<Response> {
   const visible = [...call.buckets.keys()].filter((name) => touchesBucket(call.principal.policy, name));
-  return xmlResponse(
-    "ListAllMyBucketsResult",
-    {
-      Owner: { ID: call.principal.accessKeyId, DisplayName: call.principal.name },
-      Buckets: { Bucket: visible.map((name) => ({ Name: name, CreationDate: CREATION_DATE })) },
-    },
-    { headers: { "x-amz-request-id": call.requestId } },
-  );
+  const xml = renderListBuckets(visible, { id: call.principal.accessKeyId, name: call.principal.name }, CREATION_DATE);
+  return new Response(xml, { headers: { "content-type": "application/xml", "x-amz-request-id": call.requestId } });
 }
 
 export async function headBucket(call: S3Call): Promise<Response> {
