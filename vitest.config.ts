@@ -28,7 +28,7 @@ export default defineConfig({
       {
         test: {
           name: "node",
-          include: ["s3/**/*.test.ts", "cli/**/*.test.ts", "sample/**/*.test.ts", "test/**/*.test.ts"],
+          include: ["s3/**/*.test.ts", "cli/**/*.test.ts", "sample/**/*.test.ts", "replicator/**/*.test.ts", "node-agent/**/*.test.ts", "test/**/*.test.ts"],
           exclude: ["test/worker/**", "node_modules/**"],
           testTimeout: 60_000,
           hookTimeout: 120_000,

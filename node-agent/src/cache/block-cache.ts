@@ -1,0 +1,58 @@
+// The seam between the read path and the node's NVMe: fixed-size blocks of object
+// versions. A miss (undefined) and a fault (a thrown CacheFaultError) are never conflated;
+// a corrupt block is a miss, never a failed read and never served.
+
+/** One block of one object version. The ETag is part of the identity, so a changed object can never be served from old blocks. */
+export interface BlockId {
+  bucket: string;
+  key: string;
+  /** The object's ETag as the origin reports it (quotes stripped). */
+  etag: string;
+  /** Block number: bytes [index * blockSizeBytes, (index + 1) * blockSizeBytes). */
+  index: number;
+}
+
+export interface BlockCacheStats {
+  /** Bytes of block data on disk (headers included). */
+  usedBytes: number;
+  quotaBytes: number;
+  blocks: number;
+  objects: number;
+  pinnedBlocks: number;
+  hits: number;
+  misses: number;
+  /** Blocks found bad on read (checksum, truncation, identity) and dropped. */
+  corruptBlocks: number;
+  evictedBlocks: number;
+  expiredBlocks: number;
+  writeFailures: number;
+  /** True while the start-up scan is still indexing existing blocks. */
+  scanning: boolean;
+  /** Approximate heap bytes held by the index, for the ≤ 300 B/block target. */
+  indexBytes: number;
+}
+
+export interface BlockCache {
+  readonly blockSizeBytes: number;
+  /** The block's data, or undefined on a miss (absent, corrupt, truncated, expired). */
+  get(id: BlockId): Promise<Uint8Array | undefined>;
+  /** Stores a block durably (temp file + rename). May evict others first; never evicts pinned blocks. */
+  put(id: BlockId, data: Uint8Array): Promise<void>;
+  /** Cheap membership check from the in-memory index (no disk I/O, no checksum). */
+  has(id: BlockId): boolean;
+  /** Pins or unpins every cached and future block of objects under bucket/prefix; persisted across restarts. */
+  pin(bucket: string, prefix: string): Promise<void>;
+  unpin(bucket: string, prefix: string): Promise<void>;
+  pins(): Array<{ bucket: string; prefix: string }>;
+  /** Drops every block of every version of one object (e.g. after its ETag changed). */
+  dropObject(bucket: string, key: string): Promise<void>;
+  stats(): BlockCacheStats;
+  /** Resolves when the start-up scan has indexed every block already on disk. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** An I/O fault of the cache itself (disk gone, permissions): the reader falls back to the origin. */
+export class CacheFaultError extends Error {
+  override readonly name = "CacheFaultError";
+}

@@ -1,0 +1,206 @@
+// The on-disk format of one cached block (format version 1) and the names that locate it.
+// Invariants: a block file is `header ‖ data`; every field a reader trusts is covered by a
+// CRC32C; the path is a pure function of the BlockId (no index needed to find a block) and
+// the file name carries everything the start-up scan indexes, so the scan reads no file
+// contents. Any change to these bytes or names must bump FORMAT_VERSION (and so the
+// `blocks-vN` directory): the golden-bytes test in block-format.test.ts enforces it.
+import { hash } from "node:crypto";
+import { crc32c } from "@node-rs/crc32";
+import type { BlockId } from "./block-cache.ts";
+
+export const FORMAT_VERSION = 1;
+/** Versioned root under the cache dir (cacache style: a new format is a new directory, never a migration). */
+export const BLOCKS_DIR = `blocks-v${FORMAT_VERSION}`;
+/** Temp files live beside the blocks (same filesystem, so rename is atomic). */
+export const TMP_DIR = "tmp";
+
+/** "FRYB": Ferry block. */
+const MAGIC = 0x42595246;
+/** Fixed part of the header, before the identity strings. */
+const FIXED_BYTES = 32;
+const CRC_BYTES = 4;
+export const MAX_HEADER_BYTES = 0xffff;
+
+/*
+ * Header layout, little-endian:
+ *   0  u32 magic "FRYB"          4 u16 format version      6 u16 header length (all of it)
+ *   8  u32 block index          12 u32 data length        16 u32 CRC32C of data
+ *  20  u32 block size the index counts in (a block cut for another size is another block)
+ *  24  u16 bucket bytes         26 u16 key bytes          28 u16 etag bytes   30 u16 zero
+ *  32  bucket, key, etag (UTF-8)
+ * end-4 u32 CRC32C of header bytes [0, end-4)
+ */
+
+/** The 64-bit hashes a block is located and indexed by, as 32-bit halves and as hex. */
+export interface BlockHashes {
+  /** Hash of (bucket, key): every version of one key shares it (dropObject, pins, fan-out dir). */
+  keyHi: number;
+  keyLo: number;
+  /** Hash of (bucket, key, etag): one object version. */
+  verHi: number;
+  verLo: number;
+  /** keyHash ‖ verHash as 32 hex digits: the stem of every block file name of this version. */
+  stem: string;
+}
+
+/** The fields a block file name carries. */
+export interface BlockName {
+  keyHi: number;
+  keyLo: number;
+  verHi: number;
+  verLo: number;
+  index: number;
+  /** Header plus data. */
+  fileBytes: number;
+  /** When the block was written, in whole seconds since the epoch (for the TTL). */
+  writtenSec: number;
+}
+
+function hash64(parts: readonly string[]): Buffer {
+  // JSON of the parts is unambiguous whatever characters keys contain.
+  return hash("sha256", JSON.stringify(parts), "buffer");
+}
+
+export function blockHashes(bucket: string, key: string, etag: string): BlockHashes {
+  const k = hash64([bucket, key]);
+  const v = hash64([bucket, key, etag]);
+  const keyHi = k.readUInt32BE(0);
+  const keyLo = k.readUInt32BE(4);
+  const verHi = v.readUInt32BE(0);
+  const verLo = v.readUInt32BE(4);
+  return { keyHi, keyLo, verHi, verLo, stem: hex32(keyHi) + hex32(keyLo) + hex32(verHi) + hex32(verLo) };
+}
+
+export function hex32(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, "0");
+}
+
+export function keyHex(keyHi: number, keyLo: number): string {
+  return hex32(keyHi) + hex32(keyLo);
+}
+
+/** Fan-out directory (4096 of them): the first three hex digits of the key hash, so all versions of a key share one. */
+export function fanDir(keyHi: number): string {
+  return hex32(keyHi).slice(0, 3);
+}
+
+/** Prefix of the name of block `index` of a version; the rest (size, time) is found by the index or a readdir. */
+export function namePrefix(stem: string, index: number): string {
+  return `${stem}-${index.toString(16)}-`;
+}
+
+export function blockName(n: BlockName): string {
+  return `${hex32(n.keyHi)}${hex32(n.keyLo)}${hex32(n.verHi)}${hex32(n.verLo)}-${n.index.toString(16)}-${n.fileBytes.toString(16)}-${n.writtenSec.toString(16)}`;
+}
+
+const NAME_RE = /^([0-9a-f]{8})([0-9a-f]{8})([0-9a-f]{8})([0-9a-f]{8})-([0-9a-f]{1,8})-([0-9a-f]{1,8})-([0-9a-f]{1,8})$/;
+
+/** Parses a block file name; undefined for anything that is not one. */
+export function parseBlockName(name: string): BlockName | undefined {
+  const m = NAME_RE.exec(name);
+  if (m === null) return undefined;
+  const [, kh, kl, vh, vl, index, fileBytes, writtenSec] = m;
+  if (kh === undefined || kl === undefined || vh === undefined || vl === undefined) return undefined;
+  if (index === undefined || fileBytes === undefined || writtenSec === undefined) return undefined;
+  return {
+    keyHi: parseInt(kh, 16),
+    keyLo: parseInt(kl, 16),
+    verHi: parseInt(vh, 16),
+    verLo: parseInt(vl, 16),
+    index: parseInt(index, 16),
+    fileBytes: parseInt(fileBytes, 16),
+    writtenSec: parseInt(writtenSec, 16),
+  };
+}
+
+/** Bytes of the header for this identity. */
+export function headerBytes(id: BlockId): number {
+  return FIXED_BYTES + Buffer.byteLength(id.bucket) + Buffer.byteLength(id.key) + Buffer.byteLength(id.etag) + CRC_BYTES;
+}
+
+/** Encodes the header of a block; throws RangeError if the identity does not fit a header. */
+export function encodeHeader(id: BlockId, data: Uint8Array, blockSizeBytes: number): Buffer {
+  const bucket = Buffer.from(id.bucket);
+  const key = Buffer.from(id.key);
+  const etag = Buffer.from(id.etag);
+  const length = FIXED_BYTES + bucket.length + key.length + etag.length + CRC_BYTES;
+  if (length > MAX_HEADER_BYTES) throw new RangeError(`block identity too long for a header: ${id.bucket}/${id.key}`);
+  const h = Buffer.alloc(length);
+  h.writeUInt32LE(MAGIC, 0);
+  h.writeUInt16LE(FORMAT_VERSION, 4);
+  h.writeUInt16LE(length, 6);
+  h.writeUInt32LE(id.index, 8);
+  h.writeUInt32LE(data.length, 12);
+  h.writeUInt32LE(crc32c(data), 16);
+  h.writeUInt32LE(blockSizeBytes, 20);
+  h.writeUInt16LE(bucket.length, 24);
+  h.writeUInt16LE(key.length, 26);
+  h.writeUInt16LE(etag.length, 28);
+  bucket.copy(h, FIXED_BYTES);
+  key.copy(h, FIXED_BYTES + bucket.length);
+  etag.copy(h, FIXED_BYTES + bucket.length + key.length);
+  h.writeUInt32LE(crc32c(h.subarray(0, length - CRC_BYTES)), length - CRC_BYTES);
+  return h;
+}
+
+/** Why a block file was rejected, for the corruption log. */
+export type BlockDefect = "truncated" | "magic" | "version" | "header-crc" | "identity" | "length" | "data-crc";
+
+export type DecodedBlock = { ok: true; data: Buffer } | { ok: false; defect: BlockDefect };
+
+/**
+ * Checks a whole block file against the BlockId it was asked for: header CRC, identity,
+ * length, then data CRC. Returns the data (a view into `file`) or the defect found.
+ */
+export function decodeBlock(file: Buffer, id: BlockId, blockSizeBytes: number): DecodedBlock {
+  const idHeader = decodeHeader(file);
+  if (!idHeader.ok) return idHeader;
+  const { headerLength, dataLength, dataCrc } = idHeader;
+  if (file.readUInt32LE(8) !== id.index || file.readUInt32LE(20) !== blockSizeBytes) return { ok: false, defect: "identity" };
+  if (!identityMatches(file, id)) return { ok: false, defect: "identity" };
+  if (file.length !== headerLength + dataLength) return { ok: false, defect: file.length < headerLength + dataLength ? "truncated" : "length" };
+  const data = file.subarray(headerLength);
+  if (crc32c(data) !== dataCrc) return { ok: false, defect: "data-crc" };
+  return { ok: true, data };
+}
+
+type HeaderCheck = { ok: true; headerLength: number; dataLength: number; dataCrc: number } | { ok: false; defect: BlockDefect };
+
+/** Validates magic, version and header CRC of the first bytes of a block file. */
+export function decodeHeader(file: Buffer): HeaderCheck {
+  if (file.length < FIXED_BYTES + CRC_BYTES) return { ok: false, defect: "truncated" };
+  if (file.readUInt32LE(0) !== MAGIC) return { ok: false, defect: "magic" };
+  if (file.readUInt16LE(4) !== FORMAT_VERSION) return { ok: false, defect: "version" };
+  const headerLength = file.readUInt16LE(6);
+  const strings = file.readUInt16LE(24) + file.readUInt16LE(26) + file.readUInt16LE(28);
+  if (headerLength !== FIXED_BYTES + strings + CRC_BYTES) return { ok: false, defect: "header-crc" };
+  if (file.length < headerLength) return { ok: false, defect: "truncated" };
+  if (crc32c(file.subarray(0, headerLength - CRC_BYTES)) !== file.readUInt32LE(headerLength - CRC_BYTES)) {
+    return { ok: false, defect: "header-crc" };
+  }
+  return { ok: true, headerLength, dataLength: file.readUInt32LE(12), dataCrc: file.readUInt32LE(16) };
+}
+
+/** The (bucket, key) a valid header names, for resolving pins of blocks indexed by name only. */
+export function headerObject(file: Buffer): { bucket: string; key: string } | undefined {
+  const h = decodeHeader(file);
+  if (!h.ok) return undefined;
+  const b = file.readUInt16LE(24);
+  const k = file.readUInt16LE(26);
+  return {
+    bucket: file.toString("utf8", FIXED_BYTES, FIXED_BYTES + b),
+    key: file.toString("utf8", FIXED_BYTES + b, FIXED_BYTES + b + k),
+  };
+}
+
+function identityMatches(file: Buffer, id: BlockId): boolean {
+  const b = file.readUInt16LE(24);
+  const k = file.readUInt16LE(26);
+  const e = file.readUInt16LE(28);
+  let at = FIXED_BYTES;
+  if (file.toString("utf8", at, at + b) !== id.bucket) return false;
+  at += b;
+  if (file.toString("utf8", at, at + k) !== id.key) return false;
+  at += k;
+  return file.toString("utf8", at, at + e) === id.etag;
+}

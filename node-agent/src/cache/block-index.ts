@@ -1,0 +1,355 @@
+// The in-memory index of cached blocks, held in typed arrays only (no JS object or string
+// per block), so it costs tens of bytes per block. Invariants: a block belongs to exactly
+// one object version and an object record lives exactly while it has blocks; blocks of
+// pinned objects are off the LRU list and every other block is on it once; the byte and
+// count totals always equal the sums over live slots. Slot numbers are reused after a
+// removal, so callers must look a block up again after any await instead of keeping a slot.
+import type { BlockName } from "./block-format.ts";
+
+const NONE = -1;
+const PINNED = 1;
+const IN_LRU = 1;
+const INITIAL_CAPACITY = 1024;
+
+/** 32-bit mix of two words (murmur3 finalizer): the home bucket of a key pair. */
+function mix(x: number, y: number): number {
+  let h = Math.imul(x ^ Math.imul(y, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+function growU32(a: Uint32Array, n: number): Uint32Array<ArrayBuffer> {
+  const b = new Uint32Array(n);
+  b.set(a);
+  return b;
+}
+function growI32(a: Int32Array, n: number): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(n);
+  b.set(a);
+  return b;
+}
+function growU8(a: Uint8Array, n: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(n);
+  b.set(a);
+  return b;
+}
+
+/**
+ * Open addressing (linear probing, backward-shift deletion) from a key pair to a slot; the
+ * keys themselves live in the owner's arrays, read through `a` and `b`.
+ */
+class PairTable {
+  private table = new Int32Array(INITIAL_CAPACITY * 2).fill(NONE);
+  private mask = INITIAL_CAPACITY * 2 - 1;
+  private size = 0;
+  private readonly a: (slot: number) => number;
+  private readonly b: (slot: number) => number;
+
+  constructor(a: (slot: number) => number, b: (slot: number) => number) {
+    this.a = a;
+    this.b = b;
+  }
+
+  get byteLength(): number {
+    return this.table.byteLength;
+  }
+
+  find(x: number, y: number): number {
+    for (let i = mix(x, y) & this.mask; ; i = (i + 1) & this.mask) {
+      const s = this.table[i] ?? NONE;
+      if (s === NONE || (this.a(s) === x && this.b(s) === y)) return s;
+    }
+  }
+
+  insert(slot: number): void {
+    if ((this.size + 1) * 4 > this.table.length * 3) this.resize(this.table.length * 2);
+    this.place(slot);
+    this.size++;
+  }
+
+  remove(slot: number): void {
+    let i = mix(this.a(slot), this.b(slot)) & this.mask;
+    while ((this.table[i] ?? NONE) !== slot) {
+      if ((this.table[i] ?? NONE) === NONE) return;
+      i = (i + 1) & this.mask;
+    }
+    // Shift later members of the probe run back so no lookup stops early at a hole.
+    for (let j = (i + 1) & this.mask; ; j = (j + 1) & this.mask) {
+      const s = this.table[j] ?? NONE;
+      if (s === NONE) break;
+      const home = mix(this.a(s), this.b(s)) & this.mask;
+      const movable = j > i ? home <= i || home > j : home <= i && home > j;
+      if (movable) {
+        this.table[i] = s;
+        i = j;
+      }
+    }
+    this.table[i] = NONE;
+    this.size--;
+  }
+
+  private place(slot: number): void {
+    let i = mix(this.a(slot), this.b(slot)) & this.mask;
+    while ((this.table[i] ?? NONE) !== NONE) i = (i + 1) & this.mask;
+    this.table[i] = slot;
+  }
+
+  private resize(n: number): void {
+    const old = this.table;
+    this.table = new Int32Array(n).fill(NONE);
+    this.mask = n - 1;
+    for (const s of old) if (s !== NONE) this.place(s);
+  }
+}
+
+export class BlockIndex {
+  // Object versions: hashes, live block count, flags. A free object slot links to the next through oBlocks.
+  private oVerHi = new Uint32Array(INITIAL_CAPACITY);
+  private oVerLo = new Uint32Array(INITIAL_CAPACITY);
+  private oKeyHi = new Uint32Array(INITIAL_CAPACITY);
+  private oKeyLo = new Uint32Array(INITIAL_CAPACITY);
+  private oBlocks = new Int32Array(INITIAL_CAPACITY);
+  private oFlags = new Uint8Array(INITIAL_CAPACITY);
+  private oFree = NONE;
+  private oHigh = 0;
+  private readonly objects = new PairTable(
+    (s) => this.oVerHi[s] ?? 0,
+    (s) => this.oVerLo[s] ?? 0,
+  );
+
+  // Blocks: owner object (NONE when free), index, file size, write time, LRU links. A free slot links through bNext.
+  private bObj = new Int32Array(INITIAL_CAPACITY).fill(NONE);
+  private bIndex = new Uint32Array(INITIAL_CAPACITY);
+  private bBytes = new Uint32Array(INITIAL_CAPACITY);
+  private bWritten = new Uint32Array(INITIAL_CAPACITY);
+  private bPrev = new Int32Array(INITIAL_CAPACITY);
+  private bNext = new Int32Array(INITIAL_CAPACITY);
+  private bFlags = new Uint8Array(INITIAL_CAPACITY);
+  private bFree = NONE;
+  private bHigh = 0;
+  private readonly blocks = new PairTable(
+    (s) => this.bObj[s] ?? NONE,
+    (s) => this.bIndex[s] ?? 0,
+  );
+
+  /** Most and least recently used ends of the LRU list. */
+  private head = NONE;
+  private tail = NONE;
+
+  blockCount = 0;
+  objectCount = 0;
+  usedBytes = 0;
+  pinnedBlocks = 0;
+
+  /** Heap bytes held by the arrays (the whole index: there is nothing else per block). */
+  get byteLength(): number {
+    const o = this.oVerHi.byteLength * 4 + this.oBlocks.byteLength + this.oFlags.byteLength;
+    const b = this.bObj.byteLength * 6 + this.bFlags.byteLength;
+    return o + b + this.objects.byteLength + this.blocks.byteLength;
+  }
+
+  /** The slot of a block, or -1. */
+  find(verHi: number, verLo: number, index: number): number {
+    const o = this.objects.find(verHi, verLo);
+    return o === NONE ? NONE : this.blocks.find(o, index);
+  }
+
+  /**
+   * Indexes a block that is not indexed yet (returns the existing slot if it is). `recent`
+   * puts it at the most recently used end; the scan adds at the least recently used end.
+   */
+  add(n: BlockName, pinned: boolean, recent: boolean): number {
+    let o = this.objects.find(n.verHi, n.verLo);
+    if (o === NONE) o = this.addObject(n, pinned);
+    else {
+      const existing = this.blocks.find(o, n.index);
+      if (existing !== NONE) return existing;
+    }
+    const s = this.allocBlock();
+    this.bObj[s] = o;
+    this.bIndex[s] = n.index;
+    this.bBytes[s] = n.fileBytes;
+    this.bWritten[s] = n.writtenSec;
+    this.bFlags[s] = 0;
+    this.blocks.insert(s);
+    this.oBlocks[o] = (this.oBlocks[o] ?? 0) + 1;
+    this.blockCount++;
+    this.usedBytes += n.fileBytes;
+    if ((this.oFlags[o] ?? 0) & PINNED) this.pinnedBlocks++;
+    else if (recent) this.linkHead(s);
+    else this.linkTail(s);
+    return s;
+  }
+
+  remove(slot: number): void {
+    const o = this.bObj[slot] ?? NONE;
+    if (o === NONE) return;
+    this.blocks.remove(slot);
+    if ((this.bFlags[slot] ?? 0) & IN_LRU) this.unlink(slot);
+    else this.pinnedBlocks--;
+    this.blockCount--;
+    this.usedBytes -= this.bBytes[slot] ?? 0;
+    this.bObj[slot] = NONE;
+    this.bNext[slot] = this.bFree;
+    this.bFree = slot;
+    const left = (this.oBlocks[o] ?? 1) - 1;
+    this.oBlocks[o] = left;
+    if (left === 0) {
+      this.objects.remove(o);
+      this.objectCount--;
+      this.oBlocks[o] = this.oFree;
+      this.oFree = o;
+    }
+  }
+
+  /** Marks a block as just used. */
+  touch(slot: number): void {
+    if (!((this.bFlags[slot] ?? 0) & IN_LRU) || this.head === slot) return;
+    this.unlink(slot);
+    this.linkHead(slot);
+  }
+
+  /** The least recently used unpinned block, or -1 when every block is pinned. */
+  oldest(): number {
+    return this.tail;
+  }
+
+  nameOf(slot: number): BlockName {
+    const o = this.bObj[slot] ?? 0;
+    return {
+      keyHi: this.oKeyHi[o] ?? 0,
+      keyLo: this.oKeyLo[o] ?? 0,
+      verHi: this.oVerHi[o] ?? 0,
+      verLo: this.oVerLo[o] ?? 0,
+      index: this.bIndex[slot] ?? 0,
+      fileBytes: this.bBytes[slot] ?? 0,
+      writtenSec: this.bWritten[slot] ?? 0,
+    };
+  }
+
+  fileBytes(slot: number): number {
+    return this.bBytes[slot] ?? 0;
+  }
+
+  writtenSec(slot: number): number {
+    return this.bWritten[slot] ?? 0;
+  }
+
+  /** Live block slots written before `sec` (for the TTL sweep). */
+  writtenBefore(sec: number): number[] {
+    const out: number[] = [];
+    for (let s = 0; s < this.bHigh; s++) if ((this.bObj[s] ?? NONE) !== NONE && (this.bWritten[s] ?? 0) < sec) out.push(s);
+    return out;
+  }
+
+  /** For each object version: its key hash, whether pinned, and one of its block slots. */
+  objectsWithABlock(): Array<{ keyHi: number; keyLo: number; pinned: boolean; slot: number }> {
+    const firstBlock = new Int32Array(this.oHigh).fill(NONE);
+    for (let s = 0; s < this.bHigh; s++) {
+      const o = this.bObj[s] ?? NONE;
+      if (o !== NONE && firstBlock[o] === NONE) firstBlock[o] = s;
+    }
+    const out = [];
+    for (let o = 0; o < this.oHigh; o++) {
+      const slot = firstBlock[o] ?? NONE;
+      if (slot === NONE) continue;
+      out.push({ keyHi: this.oKeyHi[o] ?? 0, keyLo: this.oKeyLo[o] ?? 0, pinned: ((this.oFlags[o] ?? 0) & PINNED) !== 0, slot });
+    }
+    return out;
+  }
+
+  /** Re-derives every object's pinned flag from its key hash and moves blocks on or off the LRU list. */
+  repin(isPinned: (keyHi: number, keyLo: number) => boolean): void {
+    for (let o = 0; o < this.oHigh; o++) {
+      if ((this.oBlocks[o] ?? 0) === 0 || this.objects.find(this.oVerHi[o] ?? 0, this.oVerLo[o] ?? 0) !== o) continue;
+      this.oFlags[o] = isPinned(this.oKeyHi[o] ?? 0, this.oKeyLo[o] ?? 0) ? PINNED : 0;
+    }
+    for (let s = 0; s < this.bHigh; s++) {
+      const o = this.bObj[s] ?? NONE;
+      if (o === NONE) continue;
+      const pinned = ((this.oFlags[o] ?? 0) & PINNED) !== 0;
+      const listed = ((this.bFlags[s] ?? 0) & IN_LRU) !== 0;
+      if (pinned && listed) {
+        this.unlink(s);
+        this.pinnedBlocks++;
+      } else if (!pinned && !listed) {
+        this.linkHead(s);
+        this.pinnedBlocks--;
+      }
+    }
+  }
+
+  private addObject(n: BlockName, pinned: boolean): number {
+    let o = this.oFree;
+    if (o !== NONE) this.oFree = this.oBlocks[o] ?? NONE;
+    else {
+      if (this.oHigh === this.oVerHi.length) {
+        const cap = this.oHigh * 2;
+        this.oVerHi = growU32(this.oVerHi, cap);
+        this.oVerLo = growU32(this.oVerLo, cap);
+        this.oKeyHi = growU32(this.oKeyHi, cap);
+        this.oKeyLo = growU32(this.oKeyLo, cap);
+        this.oBlocks = growI32(this.oBlocks, cap);
+        this.oFlags = growU8(this.oFlags, cap);
+      }
+      o = this.oHigh++;
+    }
+    this.oVerHi[o] = n.verHi;
+    this.oVerLo[o] = n.verLo;
+    this.oKeyHi[o] = n.keyHi;
+    this.oKeyLo[o] = n.keyLo;
+    this.oBlocks[o] = 0;
+    this.oFlags[o] = pinned ? PINNED : 0;
+    this.objects.insert(o);
+    this.objectCount++;
+    return o;
+  }
+
+  private allocBlock(): number {
+    const free = this.bFree;
+    if (free !== NONE) {
+      this.bFree = this.bNext[free] ?? NONE;
+      return free;
+    }
+    if (this.bHigh === this.bObj.length) {
+      const cap = this.bHigh * 2;
+      this.bObj = growI32(this.bObj, cap).fill(NONE, this.bHigh);
+      this.bIndex = growU32(this.bIndex, cap);
+      this.bBytes = growU32(this.bBytes, cap);
+      this.bWritten = growU32(this.bWritten, cap);
+      this.bPrev = growI32(this.bPrev, cap);
+      this.bNext = growI32(this.bNext, cap);
+      this.bFlags = growU8(this.bFlags, cap);
+    }
+    return this.bHigh++;
+  }
+
+  private linkHead(s: number): void {
+    this.bPrev[s] = NONE;
+    this.bNext[s] = this.head;
+    if (this.head !== NONE) this.bPrev[this.head] = s;
+    else this.tail = s;
+    this.head = s;
+    this.bFlags[s] = (this.bFlags[s] ?? 0) | IN_LRU;
+  }
+
+  private linkTail(s: number): void {
+    this.bNext[s] = NONE;
+    this.bPrev[s] = this.tail;
+    if (this.tail !== NONE) this.bNext[this.tail] = s;
+    else this.head = s;
+    this.tail = s;
+    this.bFlags[s] = (this.bFlags[s] ?? 0) | IN_LRU;
+  }
+
+  private unlink(s: number): void {
+    const p = this.bPrev[s] ?? NONE;
+    const n = this.bNext[s] ?? NONE;
+    if (p !== NONE) this.bNext[p] = n;
+    else this.head = n;
+    if (n !== NONE) this.bPrev[n] = p;
+    else this.tail = p;
+    this.bFlags[s] = (this.bFlags[s] ?? 0) & ~IN_LRU;
+  }
+}

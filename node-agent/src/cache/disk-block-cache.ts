@@ -1,0 +1,470 @@
+// BlockCache on a local (NVMe) directory: one file per block, found by a path derived from
+// its identity, indexed in memory by a start-up scan of file names that runs while the
+// cache already serves. Invariants: a get returns verified bytes or undefined (corrupt,
+// truncated, misplaced and expired files are misses, removed and counted) and throws only
+// CacheFaultError for a real I/O fault; a put lands whole or not at all (temp + rename);
+// bytes on disk never exceed the quota (puts reserve room first, evicting if needed);
+// pinned blocks are never evicted; no slot number is kept across an await.
+import { randomBytes } from "node:crypto";
+import { mkdir, rename, statfs } from "node:fs/promises";
+import { join } from "node:path";
+import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockId } from "./block-cache.ts";
+import {
+  BLOCKS_DIR,
+  MAX_HEADER_BYTES,
+  TMP_DIR,
+  blockHashes,
+  blockName,
+  decodeBlock,
+  encodeHeader,
+  fanDir,
+  keyHex,
+  namePrefix,
+  parseBlockName,
+  type BlockHashes,
+  type BlockName,
+} from "./block-format.ts";
+import { errnoCode, readBlockFile, removeFile, writeBlockFile } from "./block-files.ts";
+import { BlockIndex } from "./block-index.ts";
+import { listFanDir, prepareCacheDir, sweepTempFiles } from "./cache-dir.ts";
+import { cacheConfig, type CacheConfig, type DiskBlockCacheOptions } from "./cache-options.ts";
+import { PinStore, type Pin } from "./pin-store.ts";
+import { scanBlocks } from "./scan.ts";
+
+export type { DiskBlockCacheOptions, CacheLogger } from "./cache-options.ts";
+
+const NONE = -1;
+/** How stale the statfs-derived free-space bound may get. */
+const STATFS_INTERVAL_MS = 1000;
+/** How often free space is re-checked (and expired blocks swept) without any put. */
+const MAINTENANCE_MS = 10_000;
+/** Unlinks in flight at once during eviction, so eviction never crowds reads out of libuv's thread pool. */
+const UNLINK_CONCURRENCY = 8;
+
+function sameFile(a: BlockName, b: BlockName): boolean {
+  return a.fileBytes === b.fileBytes && a.writtenSec === b.writtenSec;
+}
+
+export class DiskBlockCache implements BlockCache {
+  readonly blockSizeBytes: number;
+  private readonly cfg: CacheConfig;
+  private readonly blocksDir: string;
+  private readonly tmpDir: string;
+  private readonly index = new BlockIndex();
+  private readonly pinStore: PinStore;
+  private readonly counters = { hits: 0, misses: 0, corruptBlocks: 0, evictedBlocks: 0, expiredBlocks: 0, writeFailures: 0 };
+  /** In-flight puts by block (name prefix): a second put of the same block joins the first. */
+  private readonly putting = new Map<string, Promise<void>>();
+  /** Key hashes dropped while the scan runs, so it does not index files it listed before they went. */
+  private readonly droppedDuringScan = new Set<string>();
+  private scanning = true;
+  private closed = false;
+  private scanDone: Promise<void> = Promise.resolve();
+  private evicting: Promise<void> | undefined;
+  private sweeping: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private maintaining: Promise<void> | undefined;
+  /** Bytes of temp files being written, and of evicted files not yet unlinked: on disk, not in the index. */
+  private reservedBytes = 0;
+  private unlinkingBytes = 0;
+  /** Free-space bound from the last statfs: disk bytes at that time plus headroom above the minimum free. */
+  private fsBoundBytes = Number.POSITIVE_INFINITY;
+  private fsCheckedAtMs = 0;
+  private fsChecking: Promise<void> | undefined;
+  /** Puts waiting for room while everything evictable is already gone or in flight. */
+  private readonly spaceWaiters: Array<() => void> = [];
+
+  private constructor(cfg: CacheConfig, pinStore: PinStore) {
+    this.cfg = cfg;
+    this.blockSizeBytes = cfg.blockSizeBytes;
+    this.blocksDir = join(cfg.dir, BLOCKS_DIR);
+    this.tmpDir = join(this.blocksDir, TMP_DIR);
+    this.pinStore = pinStore;
+  }
+
+  /**
+   * Opens (creating if needed) the cache in options.dir and starts indexing the blocks
+   * already there; returns before that scan ends (see ready()). Throws RangeError for a bad
+   * option and CacheFaultError, with a one-line message, if the dir is unusable.
+   */
+  static async open(options: DiskBlockCacheOptions): Promise<DiskBlockCache> {
+    const cfg = cacheConfig(options);
+    await prepareCacheDir(cfg.dir);
+    const cache = new DiskBlockCache(cfg, await PinStore.load(cfg.dir));
+    await sweepTempFiles(cache.tmpDir, cfg.logger);
+    await cache.checkFreeSpace();
+    cache.scanDone = cache.scan();
+    // Free space can shrink under other writers, and blocks expire, without any put: check both on a timer.
+    const everyMs = cfg.ttlSeconds === undefined ? MAINTENANCE_MS : Math.min(MAINTENANCE_MS, Math.max(1000, (cfg.ttlSeconds * 1000) / 4));
+    cache.timer = setInterval(() => cache.maintain(), everyMs);
+    cache.timer.unref();
+    const { logger, now, ...effective } = cfg;
+    logger.info("block cache open", effective);
+    return cache;
+  }
+
+  async get(id: BlockId): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    const h = blockHashes(id.bucket, id.key, id.etag);
+    const slot = this.index.find(h.verHi, h.verLo, id.index);
+    let name: BlockName | undefined;
+    if (slot !== NONE) name = this.index.nameOf(slot);
+    else if (this.scanning) name = await this.findOnDisk(h, id.index);
+    if (name === undefined) return this.miss();
+    if (this.expired(name)) {
+      this.counters.expiredBlocks++;
+      await this.discard(name);
+      return this.miss();
+    }
+    const path = this.pathOf(name);
+    let file: Buffer | undefined;
+    try {
+      // A name claiming more than any block can hold is not read (nor allocated for): it is corrupt.
+      file = name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES ? Buffer.alloc(0) : await readBlockFile(path, name.fileBytes);
+    } catch (err) {
+      throw new CacheFaultError(`cannot read block: ${path}`, { cause: err });
+    }
+    if (file === undefined) {
+      this.forget(name);
+      return this.miss();
+    }
+    const decoded = file.length === name.fileBytes ? decodeBlock(file, id, this.blockSizeBytes) : ({ ok: false, defect: file.length < name.fileBytes ? "truncated" : "length" } as const);
+    if (!decoded.ok) {
+      this.counters.corruptBlocks++;
+      this.cfg.logger.warn("corrupt block dropped", { path, defect: decoded.defect, bucket: id.bucket, key: id.key, etag: id.etag, index: id.index });
+      await this.discard(name);
+      return this.miss();
+    }
+    const now = this.index.find(h.verHi, h.verLo, id.index);
+    if (now !== NONE) this.index.touch(now);
+    else if (this.scanning) this.index.add(name, await this.recordPins(id, h), true);
+    this.counters.hits++;
+    return decoded.data;
+  }
+
+  async put(id: BlockId, data: Uint8Array): Promise<void> {
+    this.assertOpen();
+    if (!Number.isInteger(id.index) || id.index < 0 || id.index > 0xffffffff) throw new RangeError(`invalid block index: ${id.index}`);
+    if (data.length > this.blockSizeBytes) throw new RangeError(`block larger than blockSizeBytes: ${data.length} > ${this.blockSizeBytes}`);
+    const h = blockHashes(id.bucket, id.key, id.etag);
+    const inFlight = namePrefix(h.stem, id.index);
+    const joined = this.putting.get(inFlight);
+    if (joined !== undefined) return joined;
+    // The same block is the same bytes (identity includes the ETag): a second put is a no-op.
+    if (this.index.find(h.verHi, h.verLo, id.index) !== NONE) return;
+    const p = this.write(id, data, h).finally(() => this.putting.delete(inFlight));
+    this.putting.set(inFlight, p);
+    return p;
+  }
+
+  has(id: BlockId): boolean {
+    const h = blockHashes(id.bucket, id.key, id.etag);
+    const slot = this.index.find(h.verHi, h.verLo, id.index);
+    return slot !== NONE && !this.expired(this.index.nameOf(slot));
+  }
+
+  async pin(bucket: string, prefix: string): Promise<void> {
+    this.assertOpen();
+    if (!(await this.pinStore.add(bucket, prefix))) return;
+    await this.scanDone;
+    // Names carry only hashes: read one header per unpinned object to learn whether the new pin covers it.
+    const candidates = this.index
+      .objectsWithABlock()
+      .filter((o) => !o.pinned)
+      .map((o) => this.index.nameOf(o.slot));
+    await this.pinStore.recordCached({ bucket, prefix }, candidates.map((n) => ({ path: this.pathOf(n), keyHex: keyHex(n.keyHi, n.keyLo) })));
+    this.index.repin((hi, lo) => this.pinStore.hasKey(keyHex(hi, lo)));
+  }
+
+  async unpin(bucket: string, prefix: string): Promise<void> {
+    this.assertOpen();
+    if (!(await this.pinStore.remove(bucket, prefix))) return;
+    this.index.repin((hi, lo) => this.pinStore.hasKey(keyHex(hi, lo)));
+    this.startEviction();
+  }
+
+  pins(): Pin[] {
+    return this.pinStore.pins();
+  }
+
+  async dropObject(bucket: string, key: string): Promise<void> {
+    this.assertOpen();
+    const h = blockHashes(bucket, key, "");
+    const kh = keyHex(h.keyHi, h.keyLo);
+    if (this.scanning) this.droppedDuringScan.add(kh);
+    // Every version of a key lives in one fan-out dir, so one listing finds them, indexed or not.
+    for (const file of await listFanDir(join(this.blocksDir, fanDir(h.keyHi)))) {
+      const n = file.startsWith(kh) ? parseBlockName(file) : undefined;
+      if (n !== undefined) await this.discard(n);
+    }
+  }
+
+  stats(): BlockCacheStats {
+    return {
+      usedBytes: this.index.usedBytes,
+      quotaBytes: this.cfg.quotaBytes,
+      blocks: this.index.blockCount,
+      objects: this.index.objectCount,
+      pinnedBlocks: this.index.pinnedBlocks,
+      ...this.counters,
+      scanning: this.scanning,
+      // Key-hash set entries: ~16-char string plus Set slot.
+      indexBytes: this.index.byteLength + this.pinStore.keyCount * 64,
+    };
+  }
+
+  ready(): Promise<void> {
+    return this.scanDone;
+  }
+
+  /** Resolves when the background eviction and TTL sweep running now (if any) have finished. */
+  async whenIdle(): Promise<void> {
+    await Promise.allSettled([this.evicting, this.sweeping]);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.scanDone;
+    await Promise.allSettled([...this.putting.values(), this.evicting, this.sweeping, this.maintaining]);
+  }
+
+  // ---- writing ----
+
+  /**
+   * Temp file, then rename into place, with no fsync: this is a cache of immutable data
+   * that the origin still holds. After a crash a renamed file is either whole or fails its
+   * CRC on the first get (a counted miss, refetched); an fsync per block would cost a
+   * device flush (milliseconds) on every fill and buy nothing a CRC does not already.
+   */
+  private async write(id: BlockId, data: Uint8Array, h: BlockHashes): Promise<void> {
+    const header = encodeHeader(id, data, this.blockSizeBytes);
+    const fileBytes = header.length + data.length;
+    // Until the scan ends the bytes already on disk are unknown, and so is the room left.
+    if (this.scanning) {
+      await this.scanDone;
+      if (this.index.find(h.verHi, h.verLo, id.index) !== NONE) return;
+    }
+    await this.reserve(fileBytes, id);
+    const tmp = join(this.tmpDir, `${h.stem}-${randomBytes(6).toString("hex")}`);
+    try {
+      await writeBlockFile(tmp, header, data);
+      const pinned = await this.recordPins(id, h);
+      const name: BlockName = { ...h, index: id.index, fileBytes, writtenSec: Math.floor(this.cfg.now() / 1000) };
+      await this.renameIntoPlace(tmp, name);
+      const slot = this.index.find(h.verHi, h.verLo, id.index);
+      if (slot !== NONE && !sameFile(this.index.nameOf(slot), name)) await this.discard(this.index.nameOf(slot));
+      this.index.add(name, pinned, true);
+    } catch (err) {
+      this.counters.writeFailures++;
+      const leftover = await removeFile(tmp);
+      if (leftover !== undefined) this.cfg.logger.error("cannot remove temp file", { path: tmp, err: String(leftover) });
+      if (errnoCode(err) === "ENOSPC") this.fsCheckedAtMs = 0;
+      this.cfg.logger.warn("block write failed", { bucket: id.bucket, key: id.key, index: id.index, code: errnoCode(err) });
+      throw err instanceof CacheFaultError ? err : new CacheFaultError(`cannot write block: ${id.bucket}/${id.key} #${id.index}`, { cause: err });
+    } finally {
+      this.reservedBytes -= fileBytes;
+      this.spaceChanged();
+    }
+    this.startEviction();
+  }
+
+  private async renameIntoPlace(tmp: string, name: BlockName): Promise<void> {
+    const path = this.pathOf(name);
+    try {
+      await rename(tmp, path);
+    } catch (err) {
+      if (errnoCode(err) !== "ENOENT") throw err;
+      await mkdir(join(this.blocksDir, fanDir(name.keyHi)), { recursive: true });
+      await rename(tmp, path);
+    }
+  }
+
+  /** Pins are by key prefix; records this key under every pin that covers it. */
+  private async recordPins(id: BlockId, h: BlockHashes): Promise<boolean> {
+    return this.pinStore.covers(id.bucket, id.key) && (await this.pinStore.record(id.bucket, id.key, keyHex(h.keyHi, h.keyLo)));
+  }
+
+  // ---- space ----
+
+  private diskBytes(): number {
+    return this.index.usedBytes + this.reservedBytes + this.unlinkingBytes;
+  }
+
+  private limitBytes(): number {
+    return Math.min(this.cfg.quotaBytes, this.fsBoundBytes);
+  }
+
+  private async checkFreeSpace(): Promise<void> {
+    if (this.cfg.now() - this.fsCheckedAtMs < STATFS_INTERVAL_MS) return;
+    this.fsChecking ??= (async () => {
+      try {
+        const s = await statfs(this.blocksDir);
+        const headroom = s.bavail * s.bsize - this.cfg.minFreeRatio * s.blocks * s.bsize;
+        this.fsBoundBytes = this.diskBytes() + headroom;
+        this.fsCheckedAtMs = this.cfg.now();
+      } catch (err) {
+        throw new CacheFaultError(`cannot check free space: ${this.blocksDir}`, { cause: err });
+      } finally {
+        this.fsChecking = undefined;
+      }
+    })();
+    return this.fsChecking;
+  }
+
+  /**
+   * Reserves room for a file of `bytes`, evicting unpinned blocks if needed; throws if it
+   * cannot. Each check that succeeds reserves in the same tick, so concurrent puts can
+   * never together overshoot the limit.
+   */
+  private async reserve(bytes: number, id: BlockId): Promise<void> {
+    const fits = (): boolean => {
+      if (this.diskBytes() + bytes > this.limitBytes()) return false;
+      this.reservedBytes += bytes;
+      return true;
+    };
+    await this.checkFreeSpace();
+    for (;;) {
+      if (fits()) return;
+      if (this.index.oldest() !== NONE) {
+        await this.evict(() => this.limitBytes() - bytes);
+        if (fits()) return;
+      }
+      // Nothing left to evict now: wait for in-flight writes (evictable once done) or unlinks, unless there are none.
+      if (this.reservedBytes === 0 && this.unlinkingBytes === 0) break;
+      await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+    }
+    this.counters.writeFailures++;
+    throw new CacheFaultError(`cache full (quota or minimum free space reached, nothing evictable): ${this.cfg.dir} for ${id.bucket}/${id.key} #${id.index}`);
+  }
+
+  /** Wakes puts waiting for room after a write or an unlink finished. */
+  private spaceChanged(): void {
+    for (const wake of this.spaceWaiters.splice(0)) wake();
+  }
+
+  /** Starts background eviction down to the low watermark if above the high one. */
+  private startEviction(): void {
+    const limit = this.limitBytes();
+    if (this.evicting !== undefined || this.closed || this.diskBytes() <= limit * this.cfg.highWatermark) return;
+    this.evicting = this.evict(() => this.limitBytes() * this.cfg.lowWatermark)
+      .catch((err: unknown) => this.cfg.logger.error("eviction failed", { err: String(err) }))
+      .finally(() => (this.evicting = undefined));
+  }
+
+  /** Evicts least recently used unpinned blocks until disk bytes are at most target(). */
+  private async evict(target: () => number): Promise<void> {
+    const batch: Promise<void>[] = [];
+    while (this.index.usedBytes + this.reservedBytes > target()) {
+      const slot = this.index.oldest();
+      if (slot === NONE) break;
+      const name = this.index.nameOf(slot);
+      this.index.remove(slot);
+      this.counters.evictedBlocks++;
+      batch.push(this.unlinkCounted(name));
+      if (batch.length >= UNLINK_CONCURRENCY) await Promise.all(batch.splice(0));
+    }
+    await Promise.all(batch);
+  }
+
+  private maintain(): void {
+    if (this.maintaining !== undefined || this.closed) return;
+    this.maintaining = this.checkFreeSpace()
+      .then(() => this.startEviction())
+      .catch((err: unknown) => this.cfg.logger.error("free space check failed", { err: String(err) }))
+      .finally(() => (this.maintaining = undefined));
+    this.startSweep();
+  }
+
+  private startSweep(): void {
+    const ttl = this.cfg.ttlSeconds;
+    if (ttl === undefined || this.sweeping !== undefined || this.closed) return;
+    this.sweeping = (async () => {
+      const cutoff = Math.floor(this.cfg.now() / 1000 - ttl);
+      const names = this.index.writtenBefore(cutoff + 1).map((s) => this.index.nameOf(s));
+      for (let i = 0; i < names.length; i += UNLINK_CONCURRENCY) {
+        await Promise.all(names.slice(i, i + UNLINK_CONCURRENCY).map(async (n) => {
+          if (!this.forget(n)) return;
+          this.counters.expiredBlocks++;
+          await this.unlinkCounted(n);
+        }));
+      }
+    })()
+      .catch((err: unknown) => this.cfg.logger.error("ttl sweep failed", { err: String(err) }))
+      .finally(() => (this.sweeping = undefined));
+  }
+
+  private expired(n: BlockName): boolean {
+    const ttl = this.cfg.ttlSeconds;
+    return ttl !== undefined && n.writtenSec + ttl <= this.cfg.now() / 1000;
+  }
+
+  // ---- files and index entries ----
+
+  private pathOf(n: BlockName): string {
+    return `${this.blocksDir}/${fanDir(n.keyHi)}/${blockName(n)}`;
+  }
+
+  /** Removes the index entry for exactly this file, if it is the indexed one; true if it was. */
+  private forget(n: BlockName): boolean {
+    const slot = this.index.find(n.verHi, n.verLo, n.index);
+    if (slot === NONE || !sameFile(this.index.nameOf(slot), n)) return false;
+    this.index.remove(slot);
+    return true;
+  }
+
+  /** Drops a block file and its index entry. */
+  private async discard(n: BlockName): Promise<void> {
+    this.forget(n);
+    await this.unlinkCounted(n);
+  }
+
+  /** Unlinks a file whose bytes have left the index, counting them as on disk until gone. */
+  private async unlinkCounted(n: BlockName): Promise<void> {
+    this.unlinkingBytes += n.fileBytes;
+    const err = await removeFile(this.pathOf(n));
+    this.unlinkingBytes -= n.fileBytes;
+    this.spaceChanged();
+    if (err !== undefined) this.cfg.logger.error("cannot remove block file", { path: this.pathOf(n), err: String(err) });
+  }
+
+  /** During the scan: a block not indexed yet is found by listing its fan-out dir. */
+  private async findOnDisk(h: BlockHashes, index: number): Promise<BlockName | undefined> {
+    const prefix = namePrefix(h.stem, index);
+    const names = await listFanDir(join(this.blocksDir, fanDir(h.keyHi)));
+    const file = names.find((f) => f.startsWith(prefix));
+    return file === undefined ? undefined : parseBlockName(file);
+  }
+
+  private miss(): undefined {
+    this.counters.misses++;
+    return undefined;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new CacheFaultError(`cache is closed: ${this.cfg.dir}`);
+  }
+
+  private async scan(): Promise<void> {
+    const started = performance.now();
+    await scanBlocks({
+      blocksDir: this.blocksDir,
+      isClosed: () => this.closed,
+      logger: this.cfg.logger,
+      onName: (name, file) => {
+        // Too big for this block size (a cache cut with a larger one): never valid here, so removed.
+        if (name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES) return false;
+        if (this.droppedDuringScan.size > 0 && this.droppedDuringScan.has(file.slice(0, 16))) return true;
+        const slot = this.index.find(name.verHi, name.verLo, name.index);
+        // Indexed already (a put or get during the scan): this file is an older copy unless it is the same one.
+        if (slot !== NONE) return sameFile(this.index.nameOf(slot), name);
+        this.index.add(name, this.pinStore.hasKey(file.slice(0, 16)), false);
+        return true;
+      },
+    });
+    this.scanning = false;
+    this.droppedDuringScan.clear();
+    this.cfg.logger.info("block cache scan done", { blocks: this.index.blockCount, bytes: this.index.usedBytes, ms: Math.round(performance.now() - started) });
+    this.startEviction();
+  }
+}

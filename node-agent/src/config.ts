@@ -1,0 +1,141 @@
+// The agent's configuration: flags beat FERRY_* environment variables, which beat one JSON
+// config file. Parsed once at start into a frozen object; every problem is reported with
+// the flag or variable that caused it and how to fix it.
+
+export interface AgentConfig {
+  edge: URL;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  cacheDir: string;
+  cacheSizeBytes: number;
+  /** Keep at least this share of the cache's filesystem free (0..0.9). */
+  minFreeRatio: number;
+  listen: { host: string; port: number };
+  mount?: string;
+  /** Seconds metadata is trusted, or "indefinite". */
+  metadataTtl: number | "indefinite";
+  blockSizeBytes: number;
+  localKey?: { accessKeyId: string; secretAccessKey: string };
+  fillConcurrency: number;
+  readAheadBlocks: number;
+  logLevel: "debug" | "info" | "warn" | "error";
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** Raw settings by name, as they come from flags, env or the file. */
+export type RawSettings = Partial<Record<SettingName, string>>;
+
+const SETTINGS = {
+  edge: { flag: "--edge", env: "FERRY_EDGE_URL" },
+  "cache-dir": { flag: "--cache-dir", env: "FERRY_CACHE_DIR" },
+  "cache-size": { flag: "--cache-size", env: "FERRY_CACHE_SIZE" },
+  "min-free": { flag: "--min-free", env: "FERRY_MIN_FREE" },
+  listen: { flag: "--listen", env: "FERRY_LISTEN" },
+  mount: { flag: "--mount", env: "FERRY_MOUNT" },
+  "metadata-ttl": { flag: "--metadata-ttl", env: "FERRY_METADATA_TTL" },
+  "block-size": { flag: "--block-size", env: "FERRY_BLOCK_SIZE" },
+  "local-key": { flag: "--local-key", env: "FERRY_LOCAL_KEY" },
+  "fill-concurrency": { flag: "--fill-concurrency", env: "FERRY_FILL_CONCURRENCY" },
+  "read-ahead": { flag: "--read-ahead", env: "FERRY_READ_AHEAD" },
+  "log-level": { flag: "--log-level", env: "FERRY_LOG_LEVEL" },
+  "access-key-id": { flag: "(env only)", env: "FERRY_ACCESS_KEY_ID" },
+  "secret-access-key": { flag: "(env only)", env: "FERRY_SECRET_ACCESS_KEY" },
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
+
+function where(name: SettingName): string {
+  const s = SETTINGS[name];
+  return s.flag.startsWith("--") ? `${s.flag} (or ${s.env})` : s.env;
+}
+
+const UNITS: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/** `500GiB`, `4MiB`, `1.5TB`, `1048576` → bytes. */
+export function parseBytes(text: string, name: SettingName): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? UNITS[(m[2] ?? "").toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new ConfigError(`${where(name)} must be a size like 500GiB, 4MiB or 1TB, got "${text}"`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
+function parseInteger(text: string, name: SettingName, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < min || n > max) throw new ConfigError(`${where(name)} must be a whole number from ${min} to ${max}, got "${text}"`);
+  return n;
+}
+
+function parseKeyPair(text: string, name: SettingName): { accessKeyId: string; secretAccessKey: string } {
+  const colon = text.indexOf(":");
+  if (colon < 1 || colon === text.length - 1) throw new ConfigError(`${where(name)} must be ACCESS_KEY_ID:SECRET`);
+  return { accessKeyId: text.slice(0, colon), secretAccessKey: text.slice(colon + 1) };
+}
+
+/** Merges sources (flags first) and validates. */
+export function resolveConfig(sources: { flags: RawSettings; env: NodeJS.ProcessEnv; file: RawSettings }): Readonly<AgentConfig> {
+  const get = (name: SettingName): string | undefined => sources.flags[name] ?? sources.env[SETTINGS[name].env] ?? sources.file[name];
+  const required = (name: SettingName): string => {
+    const value = get(name);
+    if (value === undefined || value === "") throw new ConfigError(`missing ${where(name)}${name === "access-key-id" || name === "secret-access-key" ? " (the node's key: `ferry keys create --grant read,list:BUCKET`)" : ""}`);
+    return value;
+  };
+  let edge: URL;
+  try {
+    edge = new URL(required("edge"));
+    if (edge.protocol !== "http:" && edge.protocol !== "https:") throw new TypeError("scheme");
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`${where("edge")} must be an http(s) URL, got "${get("edge") ?? ""}"`);
+  }
+  const listenText = get("listen") ?? "127.0.0.1:8788";
+  const listen = /^(.*):(\d{1,5})$/.exec(listenText);
+  if (!listen?.[1] || Number(listen[2]) > 65535) throw new ConfigError(`${where("listen")} must be HOST:PORT, e.g. 127.0.0.1:8788, got "${listenText}"`);
+  const minFreeText = get("min-free") ?? "5%";
+  const minFree = /^(\d+(?:\.\d+)?)%$/.exec(minFreeText.trim());
+  if (!minFree || Number(minFree[1]) > 90) throw new ConfigError(`${where("min-free")} must be a percentage from 0% to 90%, got "${minFreeText}"`);
+  const ttlText = get("metadata-ttl") ?? "60";
+  const ttl = ttlText === "indefinite" ? "indefinite" : Number(ttlText.replace(/s$/, ""));
+  if (ttl !== "indefinite" && (!Number.isFinite(ttl) || ttl < 0)) throw new ConfigError(`${where("metadata-ttl")} must be seconds (e.g. 60) or "indefinite", got "${ttlText}"`);
+  const blockSizeBytes = parseBytes(get("block-size") ?? "4MiB", "block-size");
+  if (blockSizeBytes < 64 * 1024 || blockSizeBytes > 64 * 2 ** 20) throw new ConfigError(`${where("block-size")} must be between 64KiB and 64MiB`);
+  const logLevel = get("log-level") ?? "info";
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new ConfigError(`${where("log-level")} must be debug, info, warn or error`);
+  const localKey = get("local-key");
+  const mount = get("mount");
+  return Object.freeze({
+    edge,
+    credentials: { accessKeyId: required("access-key-id"), secretAccessKey: required("secret-access-key") },
+    cacheDir: required("cache-dir"),
+    cacheSizeBytes: parseBytes(get("cache-size") ?? "500GiB", "cache-size"),
+    minFreeRatio: Number(minFree[1]) / 100,
+    listen: { host: listen[1].replace(/^\[(.*)\]$/, "$1"), port: Number(listen[2]) },
+    ...(mount ? { mount } : {}),
+    metadataTtl: ttl,
+    blockSizeBytes,
+    ...(localKey ? { localKey: parseKeyPair(localKey, "local-key") } : {}),
+    fillConcurrency: parseInteger(get("fill-concurrency") ?? "16", "fill-concurrency", 1, 256),
+    readAheadBlocks: parseInteger(get("read-ahead") ?? "2", "read-ahead", 0, 64),
+    logLevel: logLevel as AgentConfig["logLevel"],
+  });
+}
+
+/** The effective configuration for the start-up log line, secrets redacted. */
+export function describeConfig(config: AgentConfig): Record<string, unknown> {
+  return {
+    edge: config.edge.origin,
+    accessKeyId: config.credentials.accessKeyId,
+    cacheDir: config.cacheDir,
+    cacheSizeBytes: config.cacheSizeBytes,
+    minFreeRatio: config.minFreeRatio,
+    listen: `${config.listen.host}:${config.listen.port}`,
+    mount: config.mount ?? null,
+    metadataTtl: config.metadataTtl,
+    blockSizeBytes: config.blockSizeBytes,
+    localKey: config.localKey ? `${config.localKey.accessKeyId}:[redacted]` : null,
+    fillConcurrency: config.fillConcurrency,
+    readAheadBlocks: config.readAheadBlocks,
+  };
+}

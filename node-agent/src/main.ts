@@ -1,0 +1,106 @@
+// Wires one node agent together: config → disk cache → edge origin → metadata → reader →
+// S3 endpoint (+ admin routes, metrics) → optional FUSE view; resumes remembered warms;
+// stops cleanly (unmount, close listeners, flush) on SIGTERM/SIGINT.
+import { once } from "node:events";
+import type { Server } from "node:http";
+import { DiskBlockCache } from "./cache/disk-block-cache.ts";
+import { describeConfig, type AgentConfig } from "./config.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { MetadataCache } from "./metadata/metadata-cache.ts";
+import { EdgeOrigin } from "./origin/edge-origin.ts";
+import { ObjectReader } from "./read/object-reader.ts";
+import { createAgentServer } from "./server/agent-server.ts";
+import { RequestMetrics } from "./server/request-metrics.ts";
+import { S3Endpoint } from "./server/s3-endpoint.ts";
+import { WarmJobs } from "./warm/warm-jobs.ts";
+
+export interface RunningAgent {
+  url: string;
+  logger: Logger;
+  status(): Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+export interface MountedView {
+  unmount(): Promise<void>;
+}
+
+/** Optional POSIX view: loaded only when --mount is given (it needs libfuse). */
+export type MountFactory = (input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger }) => Promise<MountedView>;
+
+export async function startAgent(config: AgentConfig, options: { mount?: MountFactory } = {}): Promise<RunningAgent> {
+  const logger = createLogger({ component: "agent", level: config.logLevel });
+  logger.info("starting", describeConfig(config));
+  const cache = await DiskBlockCache.open({
+    dir: config.cacheDir,
+    blockSizeBytes: config.blockSizeBytes,
+    quotaBytes: config.cacheSizeBytes,
+    minFreeRatio: config.minFreeRatio,
+    logger,
+  });
+  const origin = new EdgeOrigin({ endpoint: config.edge, credentials: config.credentials, attempts: 3, timeoutMs: 30_000 });
+  const metadata = new MetadataCache({
+    origin,
+    logger,
+    ttlSeconds: config.metadataTtl,
+    onChanged: (bucket, key) => {
+      cache.dropObject(bucket, key).catch((error: unknown) => logger.warn("dropping old blocks failed", { bucket, key, error: String(error) }));
+    },
+  });
+  const reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks });
+  const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger });
+  const started = Date.now();
+  const status = () => {
+    const c = cache.stats();
+    const r = reader.stats;
+    const lookups = r.blockHits + r.blockMisses;
+    return {
+      uptimeSeconds: Math.round((Date.now() - started) / 1000),
+      edge: config.edge.origin,
+      cache: c,
+      hitRatio: lookups ? r.blockHits / lookups : 0,
+      bytesBySource: { cache: r.bytesFromCache, origin: r.bytesFromOrigin },
+      reader: r,
+      metadata: metadata.stats,
+      pins: cache.pins(),
+      warmJobs: warm.list(),
+      verifiedObjects: r.verifiedObjects,
+    };
+  };
+  const metrics = new RequestMetrics({
+    figures: () => {
+      const figures: Record<string, number> = {};
+      for (const [k, v] of Object.entries({ ...cache.stats(), ...reader.stats, ...metadata.stats })) if (typeof v === "number") figures[k] = v;
+      return figures;
+    },
+  });
+  const s3 = new S3Endpoint({ metadata, reader, logger, metrics, ...(config.localKey ? { localKey: config.localKey } : {}) });
+  const server: Server = createAgentServer({ s3, metrics, warm, status });
+  server.listen(config.listen.port, config.listen.host);
+  await once(server, "listening");
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.listen.port;
+  const url = `http://${config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host}:${port}`;
+  logger.info("listening", { url });
+
+  let view: MountedView | undefined;
+  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger });
+
+  const resumed = await warm.resume();
+  if (resumed.length) logger.info("refilling remembered warms", { jobs: resumed.map((j) => `${j.bucket}/${j.prefix}`) });
+
+  return {
+    url,
+    logger,
+    status,
+    async stop() {
+      logger.info("stopping");
+      if (view) await view.unmount().catch((error: unknown) => logger.warn("unmount failed", { error: String(error) }));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await origin.close();
+      await cache.close();
+      logger.info("stopped");
+    },
+  };
+}

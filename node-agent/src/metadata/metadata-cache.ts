@@ -1,0 +1,204 @@
+// Object metadata for the agent: HEAD results trusted for the metadata TTL (or forever for
+// immutable datasets), then revalidated with a conditional request; LIST pages cached
+// for the TTL with identical concurrent LISTs coalesced; dataset manifests loaded with one
+// GET and answering LIST/HEAD for their prefix from memory. When the origin is down, what
+// is known is served stale rather than failing (stale-if-error).
+import type { ListResult } from "../../../s3/listing-xml.ts";
+import { candidateManifestKeys, parseManifest, RESERVED_PREFIX } from "../../../s3/manifest.ts";
+import type { Logger } from "../log.ts";
+import { OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin } from "../origin/object-origin.ts";
+import { Singleflight } from "../read/singleflight.ts";
+import { ManifestIndex } from "./manifest-index.ts";
+
+export interface MetadataCacheOptions {
+  origin: ObjectOrigin;
+  logger: Logger;
+  /** Seconds metadata is trusted; "indefinite" for immutable datasets. */
+  ttlSeconds: number | "indefinite";
+  /** Called when an object's ETag changed, so its old blocks can go. */
+  onChanged?: (bucket: string, key: string) => void;
+  now?: () => number;
+}
+
+interface Entry<T> {
+  value: T;
+  fetchedAt: number;
+}
+
+export interface MetadataStats {
+  headHits: number;
+  headMisses: number;
+  revalidations: number;
+  changedObjects: number;
+  listHits: number;
+  listMisses: number;
+  manifestLists: number;
+  staleServed: number;
+  manifestsLoaded: number;
+}
+
+const MAX_ENTRIES = 200_000;
+
+export class MetadataCache {
+  readonly stats: MetadataStats = { headHits: 0, headMisses: 0, revalidations: 0, changedObjects: 0, listHits: 0, listMisses: 0, manifestLists: 0, staleServed: 0, manifestsLoaded: 0 };
+  private readonly origin: ObjectOrigin;
+  private readonly logger: Logger;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private readonly onChanged: (bucket: string, key: string) => void;
+  private readonly heads = new Map<string, Entry<ObjectInfo | undefined>>();
+  private readonly lists = new Map<string, Entry<ListResult>>();
+  private readonly manifests = new Map<string, Entry<ManifestIndex | undefined>>();
+  private buckets: Entry<string[]> | undefined;
+  private readonly headFlight = new Singleflight<ObjectInfo | undefined>();
+  private readonly listFlight = new Singleflight<ListResult>();
+  private readonly manifestFlight = new Singleflight<ManifestIndex | undefined>();
+
+  constructor(options: MetadataCacheOptions) {
+    this.origin = options.origin;
+    this.logger = options.logger;
+    this.ttlMs = options.ttlSeconds === "indefinite" ? Number.POSITIVE_INFINITY : options.ttlSeconds * 1000;
+    this.now = options.now ?? Date.now;
+    this.onChanged = options.onChanged ?? (() => undefined);
+  }
+
+  private fresh(entry: Entry<unknown> | undefined): boolean {
+    return entry !== undefined && this.now() - entry.fetchedAt < this.ttlMs;
+  }
+
+  private remember<T>(map: Map<string, Entry<T>>, key: string, value: T): void {
+    map.delete(key);
+    map.set(key, { value, fetchedAt: this.now() });
+    if (map.size > MAX_ENTRIES) {
+      const oldest = map.keys().next().value;
+      if (oldest !== undefined) map.delete(oldest);
+    }
+  }
+
+  async listBuckets(): Promise<string[]> {
+    if (this.buckets && this.fresh(this.buckets)) return this.buckets.value;
+    try {
+      const value = await this.origin.listBuckets();
+      this.buckets = { value, fetchedAt: this.now() };
+      return value;
+    } catch (error) {
+      if (error instanceof OriginUnavailableError && this.buckets) {
+        this.stats.staleServed++;
+        return this.buckets.value;
+      }
+      throw error;
+    }
+  }
+
+  /** Metadata of one object, or undefined when it does not exist. */
+  async head(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    const id = `${bucket}\n${key}`;
+    const cached = this.heads.get(id);
+    if (this.fresh(cached)) {
+      this.stats.headHits++;
+      return cached?.value;
+    }
+    const manifest = key.startsWith(RESERVED_PREFIX) ? undefined : await this.manifestFor(bucket, key);
+    if (manifest) {
+      this.stats.headHits++;
+      return manifest.head(key);
+    }
+    this.stats.headMisses++;
+    return this.headFlight.run(id, () => this.fetchHead(bucket, key, cached)).promise;
+  }
+
+  private async fetchHead(bucket: string, key: string, stale: Entry<ObjectInfo | undefined> | undefined): Promise<ObjectInfo | undefined> {
+    const id = `${bucket}\n${key}`;
+    try {
+      if (stale?.value) {
+        this.stats.revalidations++;
+        const result = await this.origin.revalidate(bucket, key, stale.value.etag);
+        if (result === "unchanged") {
+          this.remember(this.heads, id, stale.value);
+          return stale.value;
+        }
+        this.stats.changedObjects++;
+        this.onChanged(bucket, key);
+        this.remember(this.heads, id, result);
+        return result;
+      }
+      const info = await this.origin.head(bucket, key);
+      this.remember(this.heads, id, info);
+      return info;
+    } catch (error) {
+      if (error instanceof OriginUnavailableError && stale) {
+        this.stats.staleServed++;
+        this.logger.warn("origin unavailable, serving stale metadata", { bucket, key });
+        return stale.value;
+      }
+      throw error;
+    }
+  }
+
+  /** Forgets what is known of one object (e.g. after the origin said it changed). */
+  invalidate(bucket: string, key: string): void {
+    this.heads.delete(`${bucket}\n${key}`);
+  }
+
+  async list(bucket: string, params: ListParams): Promise<ListResult> {
+    const manifest = params.prefix.startsWith(RESERVED_PREFIX) ? undefined : await this.manifestFor(bucket, params.prefix);
+    if (manifest) {
+      this.stats.manifestLists++;
+      return manifest.list(params);
+    }
+    const id = JSON.stringify([bucket, params.prefix, params.delimiter, params.maxKeys, params.continuationToken ?? "", params.startAfter ?? ""]);
+    const cached = this.lists.get(id);
+    if (this.fresh(cached) && cached) {
+      this.stats.listHits++;
+      return cached.value;
+    }
+    this.stats.listMisses++;
+    return this.listFlight.run(id, async () => {
+      try {
+        const result = await this.origin.list(bucket, params);
+        this.remember(this.lists, id, result);
+        return result;
+      } catch (error) {
+        if (error instanceof OriginUnavailableError && cached) {
+          this.stats.staleServed++;
+          return cached.value;
+        }
+        throw error;
+      }
+    }).promise;
+  }
+
+  /** The nearest loaded manifest covering `keyOrPrefix`, loading candidates on first use. */
+  private async manifestFor(bucket: string, keyOrPrefix: string): Promise<ManifestIndex | undefined> {
+    for (const manifestKey of candidateManifestKeys(keyOrPrefix)) {
+      const index = await this.manifest(bucket, manifestKey);
+      if (index?.covers(keyOrPrefix)) return index;
+    }
+    return undefined;
+  }
+
+  private async manifest(bucket: string, manifestKey: string): Promise<ManifestIndex | undefined> {
+    const id = `${bucket}\n${manifestKey}`;
+    const cached = this.manifests.get(id);
+    if (this.fresh(cached)) return cached?.value;
+    return this.manifestFlight.run(id, async () => {
+      try {
+        const bytes = await this.origin.getSmall(bucket, manifestKey);
+        const index = bytes ? new ManifestIndex(bucket, await parseManifest(bytes)) : undefined;
+        if (index) {
+          this.stats.manifestsLoaded++;
+          this.logger.info("manifest loaded", { bucket, manifestKey, objects: index.size });
+        }
+        this.remember(this.manifests, id, index);
+        return index;
+      } catch (error) {
+        if (error instanceof OriginUnavailableError && cached) return cached.value;
+        if (error instanceof OriginUnavailableError) throw error;
+        // A manifest we cannot read or are not allowed to read is as good as none: fall back to LIST.
+        this.logger.warn("manifest unusable, listing instead", { bucket, manifestKey, error: error instanceof Error ? error.message : String(error) });
+        this.remember(this.manifests, id, undefined);
+        return undefined;
+      }
+    }).promise;
+  }
+}

@@ -1,0 +1,155 @@
+// The edge as an origin: S3 over HTTP(S), signed with the node's key through the shared
+// SigV4 code. Ranged reads pin the ETag with If-Match, so a changed object can never be
+// stitched from two versions. Transient failures are retried with jittered backoff.
+import { Agent, request } from "undici";
+import { parseErrorDocument, parseListBuckets, parseListObjectsV2, type ListResult } from "../../../s3/listing-xml.ts";
+import { RequestSigner, UNSIGNED_PAYLOAD, uriEncode, type Credentials } from "../../../s3/sigv4.ts";
+import { OriginChangedError, OriginRefusedError, OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin } from "./object-origin.ts";
+
+export interface EdgeOriginOptions {
+  endpoint: URL;
+  credentials: Credentials;
+  /** Per-attempt timeout. Default 30 s. */
+  timeoutMs?: number;
+  /** Attempts for idempotent requests on network errors, 429 and 5xx. Default 4. */
+  attempts?: number;
+  /** Parallel connections to the edge. Default 64. */
+  connections?: number;
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Uint8Array;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function header(headers: RawResponse["headers"], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function unquote(etag: string): string {
+  return etag.replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
+}
+
+export class EdgeOrigin implements ObjectOrigin {
+  private readonly endpoint: URL;
+  private readonly signer: RequestSigner;
+  private readonly dispatcher: Agent;
+  private readonly timeoutMs: number;
+  private readonly attempts: number;
+
+  constructor(options: EdgeOriginOptions) {
+    this.endpoint = options.endpoint;
+    this.signer = new RequestSigner(options.credentials);
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.attempts = options.attempts ?? 4;
+    this.dispatcher = new Agent({ connections: options.connections ?? 64, keepAliveTimeout: 30_000, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+  }
+
+  private url(bucket: string, key?: string, query?: Record<string, string>): URL {
+    const path = `/${uriEncode(bucket, { keepSlash: false })}${key === undefined ? "" : `/${uriEncode(key, { keepSlash: true })}`}`;
+    const url = new URL(path, this.endpoint);
+    for (const [name, value] of Object.entries(query ?? {})) url.searchParams.append(name, value);
+    // Sorted, RFC 3986-encoded query: what is signed is exactly what is sent.
+    url.search = [...url.searchParams.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, v]) => `${uriEncode(n, { keepSlash: false })}=${uriEncode(v, { keepSlash: false })}`).join("&");
+    return url;
+  }
+
+  private async send(method: string, url: URL, extraHeaders: Record<string, string> = {}): Promise<RawResponse> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt < this.attempts; attempt++) {
+      if (attempt > 0) await sleep(Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random()));
+      try {
+        const headers = await this.signer.sign({ method, url, headers: extraHeaders, payloadHash: UNSIGNED_PAYLOAD });
+        const response = await request(url, { method: method as "GET", headers, dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.timeoutMs) });
+        const body = new Uint8Array(await response.body.arrayBuffer());
+        if (response.statusCode === 429 || response.statusCode >= 500) {
+          lastError = new OriginUnavailableError(`edge answered ${response.statusCode} for ${method} ${url.pathname}`, { status: response.statusCode, code: parseErrorDocument(new TextDecoder().decode(body))?.code ?? "" });
+          continue;
+        }
+        return { status: response.statusCode, headers: response.headers, body };
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    if (lastError instanceof OriginUnavailableError) throw lastError;
+    throw new OriginUnavailableError(`edge unreachable at ${this.endpoint.origin}: ${lastError instanceof Error ? lastError.message : String(lastError)}`, { cause: lastError });
+  }
+
+  private refused(response: RawResponse, what: string): OriginRefusedError {
+    const error = parseErrorDocument(new TextDecoder().decode(response.body));
+    return new OriginRefusedError(`edge refused ${what}: ${response.status} ${error?.code ?? ""} ${error?.message ?? ""}`.trim(), { status: response.status, ...(error ? { code: error.code } : {}) });
+  }
+
+  private info(bucket: string, key: string, response: RawResponse): ObjectInfo {
+    const metadata: Record<string, string> = {};
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (name.startsWith("x-amz-meta-") && value !== undefined) metadata[name.slice("x-amz-meta-".length)] = Array.isArray(value) ? value.join(",") : value;
+    }
+    const lastModified = header(response.headers, "last-modified");
+    return {
+      bucket,
+      key,
+      size: Number(header(response.headers, "content-length") ?? 0),
+      etag: unquote(header(response.headers, "etag") ?? ""),
+      lastModified: lastModified ? new Date(lastModified) : new Date(0),
+      contentType: header(response.headers, "content-type") ?? "binary/octet-stream",
+      metadata,
+    };
+  }
+
+  async listBuckets(): Promise<string[]> {
+    const response = await this.send("GET", new URL("/", this.endpoint));
+    if (response.status !== 200) throw this.refused(response, "ListBuckets");
+    return parseListBuckets(new TextDecoder().decode(response.body));
+  }
+
+  async head(bucket: string, key: string): Promise<ObjectInfo | undefined> {
+    const response = await this.send("HEAD", this.url(bucket, key));
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw this.refused(response, `HEAD ${bucket}/${key}`);
+    return this.info(bucket, key, response);
+  }
+
+  async revalidate(bucket: string, key: string, etag: string): Promise<ObjectInfo | "unchanged" | undefined> {
+    const response = await this.send("HEAD", this.url(bucket, key), { "if-none-match": `"${etag}"` });
+    if (response.status === 304) return "unchanged";
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw this.refused(response, `HEAD ${bucket}/${key}`);
+    return this.info(bucket, key, response);
+  }
+
+  async readRange(bucket: string, key: string, etag: string, offset: number, length: number): Promise<Uint8Array> {
+    if (length === 0) return new Uint8Array(0);
+    const response = await this.send("GET", this.url(bucket, key), { range: `bytes=${offset}-${offset + length - 1}`, "if-match": `"${etag}"` });
+    if (response.status === 412 || response.status === 404) throw new OriginChangedError(`${bucket}/${key} no longer has ETag ${etag}`, { status: response.status });
+    if (response.status !== 206 && response.status !== 200) throw this.refused(response, `GET ${bucket}/${key}`);
+    const body = response.status === 200 ? response.body.subarray(offset, offset + length) : response.body;
+    if (body.length !== length) throw new OriginUnavailableError(`edge sent ${body.length} bytes of ${bucket}/${key} at ${offset}, expected ${length}`);
+    return body;
+  }
+
+  async list(bucket: string, params: ListParams): Promise<ListResult> {
+    const query: Record<string, string> = { "list-type": "2", prefix: params.prefix, "max-keys": String(params.maxKeys) };
+    if (params.delimiter) query["delimiter"] = params.delimiter;
+    if (params.continuationToken) query["continuation-token"] = params.continuationToken;
+    if (params.startAfter) query["start-after"] = params.startAfter;
+    const response = await this.send("GET", this.url(bucket, undefined, query));
+    if (response.status !== 200) throw this.refused(response, `LIST ${bucket}/${params.prefix}`);
+    return parseListObjectsV2(new TextDecoder().decode(response.body));
+  }
+
+  async getSmall(bucket: string, key: string): Promise<Uint8Array | undefined> {
+    const response = await this.send("GET", this.url(bucket, key));
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw this.refused(response, `GET ${bucket}/${key}`);
+    return response.body;
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}

@@ -1,0 +1,64 @@
+// The seam between the agent and where objects come from (the edge today, a peer agent
+// in the pool later). Errors form one small hierarchy, so the read path branches on class.
+import type { ListResult } from "../../../s3/listing-xml.ts";
+
+export interface ObjectInfo {
+  bucket: string;
+  key: string;
+  size: number;
+  /** ETag without quotes. */
+  etag: string;
+  lastModified: Date;
+  contentType: string;
+  /** User metadata (x-amz-meta-* without the prefix). */
+  metadata: Record<string, string>;
+}
+
+export interface ListParams {
+  prefix: string;
+  delimiter: string;
+  maxKeys: number;
+  continuationToken?: string;
+  startAfter?: string;
+}
+
+export interface ObjectOrigin {
+  listBuckets(): Promise<string[]>;
+  /** undefined when the object does not exist. */
+  head(bucket: string, key: string): Promise<ObjectInfo | undefined>;
+  /** Revalidates: "unchanged" when the origin still has this ETag. */
+  revalidate(bucket: string, key: string, etag: string): Promise<ObjectInfo | "unchanged" | undefined>;
+  /** Exactly [offset, offset + length) of the version with this ETag; OriginChangedError if it is gone. */
+  readRange(bucket: string, key: string, etag: string, offset: number, length: number): Promise<Uint8Array>;
+  list(bucket: string, params: ListParams): Promise<ListResult>;
+  /** A whole small object (manifests), or undefined when absent. */
+  getSmall(bucket: string, key: string): Promise<Uint8Array | undefined>;
+}
+
+export class OriginError extends Error {
+  override readonly name: string = "OriginError";
+  /** The S3 error code the origin answered with, if any. */
+  readonly code: string | undefined;
+  readonly status: number | undefined;
+
+  constructor(message: string, options: { code?: string; status?: number; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.code = options.code;
+    this.status = options.status;
+  }
+}
+
+/** The origin cannot be reached or keeps failing (network, 5xx, timeouts). */
+export class OriginUnavailableError extends OriginError {
+  override readonly name = "OriginUnavailableError";
+}
+
+/** The object no longer has the ETag the reader pinned (it changed or was deleted). */
+export class OriginChangedError extends OriginError {
+  override readonly name = "OriginChangedError";
+}
+
+/** The origin refused (403) or rejected the request (other 4xx). */
+export class OriginRefusedError extends OriginError {
+  override readonly name = "OriginRefusedError";
+}
