@@ -52,8 +52,9 @@ export async function run(argv: string[]): Promise<void> {
   }
   let agent;
   try {
-    if (config.mount) throw new UsageError("--mount: the POSIX view is not in this build yet");
-    agent = await startAgent(config);
+    // The FUSE binding loads only when a mount is asked for.
+    const mount = config.mount ? (await import("../node-agent/src/server/fuse-view.ts")).mountFuseView : undefined;
+    agent = await startAgent(config, mount ? { mount } : {});
   } catch (error) {
     if (error instanceof UsageError) throw error;
     throw new CliError(`agent failed to start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

@@ -65,11 +65,8 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}:\n${output}`);
-    try {
-      if ((await fetch(`${url}/_ferry/status`)).ok) return agent;
-    } catch {
-      // not listening yet
-    }
+    // The CLI prints this once everything (listener and mount) is up.
+    if (output.includes("ferry agent serving")) return agent;
     await new Promise((r) => setTimeout(r, 100));
   }
   await agent.kill9();

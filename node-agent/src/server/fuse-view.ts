@@ -1,0 +1,209 @@
+// The POSIX view: the agent's buckets as a read-only file tree (`<mount>/<bucket>/<key>`)
+// over FUSE, so open(), h5py.File(), os.scandir() and ImageFolder work unchanged. An
+// open file pins the object version it opened (its ETag), so a reader never sees two
+// versions mixed. The kernel caches attributes, entries and data (auto_cache drops the
+// data when size or mtime change, i.e. when the object changed). A stale mount left by a
+// crashed agent is unmounted and reused (fuse-native's `force`).
+import { createRequire } from "node:module";
+import type { Logger } from "../log.ts";
+import type { MountFactory, MountedView } from "../main.ts";
+import type { MetadataCache } from "../metadata/metadata-cache.ts";
+import { OriginRefusedError, type ObjectInfo } from "../origin/object-origin.ts";
+import type { ObjectReader } from "../read/object-reader.ts";
+
+interface FuseStat {
+  mtime: Date;
+  atime: Date;
+  ctime: Date;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink?: number;
+}
+
+type Callback = (code: number, ...values: unknown[]) => void;
+
+interface FuseInstance {
+  mount(cb: (error: Error | null) => void): void;
+  unmount(cb: (error: Error | null) => void): void;
+}
+
+interface FuseModule {
+  new (mountPoint: string, ops: Record<string, unknown>, options: Record<string, unknown>): FuseInstance;
+  ENOENT: number;
+  EIO: number;
+  EROFS: number;
+  EACCES: number;
+  EBADF: number;
+  ENOTDIR: number;
+}
+
+const DIR_MODE = 0o040555;
+const FILE_MODE = 0o100444;
+/** Seconds the kernel may trust attributes and directory entries. */
+const KERNEL_CACHE_SECONDS = 60;
+const O_ACCMODE = 3;
+
+interface Entry {
+  kind: "dir" | "file";
+  size: number;
+  mtime: Date;
+}
+
+export class FuseView implements MountedView {
+  private readonly fuse: FuseInstance;
+  private readonly Fuse: FuseModule;
+  private readonly metadata: MetadataCache;
+  private readonly reader: ObjectReader;
+  private readonly logger: Logger;
+  private readonly handles = new Map<number, ObjectInfo>();
+  /** What readdir learned about children, so `ls -l` over 10k files costs no HEAD each. */
+  private readonly entries = new Map<string, Entry & { at: number }>();
+  private nextHandle = 10;
+  private readonly started = new Date();
+
+  constructor(input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger }) {
+    this.Fuse = createRequire(import.meta.url)("fuse-native") as FuseModule;
+    this.metadata = input.metadata;
+    this.reader = input.reader;
+    this.logger = input.logger;
+    const ops = {
+      getattr: (path: string, cb: Callback) => this.reply(cb, () => this.getattr(path)),
+      readdir: (path: string, cb: Callback) => this.reply(cb, () => this.readdir(path)),
+      open: (path: string, flags: number, cb: Callback) => this.reply(cb, () => this.open(path, flags)),
+      read: (path: string, fd: number, buffer: Buffer, length: number, position: number, cb: (bytes: number) => void) => {
+        this.read(fd, buffer, length, position).then(cb, (error: unknown) => cb(this.errno(error, path)));
+      },
+      release: (_path: string, fd: number, cb: Callback) => {
+        this.handles.delete(fd);
+        cb(0);
+      },
+      statfs: (_path: string, cb: Callback) => cb(0, { bsize: 4096, frsize: 4096, blocks: 1e9, bfree: 0, bavail: 0, files: 1e6, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 1024 }),
+      create: (_path: string, _mode: number, cb: Callback) => cb(this.Fuse.EROFS),
+      write: (_path: string, _fd: number, _b: Buffer, _l: number, _p: number, cb: (n: number) => void) => cb(this.Fuse.EROFS),
+      truncate: (_path: string, _size: number, cb: Callback) => cb(this.Fuse.EROFS),
+      unlink: (_path: string, cb: Callback) => cb(this.Fuse.EROFS),
+      mkdir: (_path: string, _mode: number, cb: Callback) => cb(this.Fuse.EROFS),
+      rmdir: (_path: string, cb: Callback) => cb(this.Fuse.EROFS),
+      rename: (_from: string, _to: string, cb: Callback) => cb(this.Fuse.EROFS),
+      chmod: (_path: string, _mode: number, cb: Callback) => cb(this.Fuse.EROFS),
+      utimens: (_path: string, _a: Date, _m: Date, cb: Callback) => cb(this.Fuse.EROFS),
+    };
+    this.fuse = new this.Fuse(input.mountPoint, ops, {
+      force: true,
+      mkdir: true,
+      allowOther: true,
+      autoCache: true,
+      attrTimeout: KERNEL_CACHE_SECONDS,
+      entryTimeout: KERNEL_CACHE_SECONDS,
+      fsname: "ferry",
+      subtype: "ferry",
+      timeout: 120_000,
+    });
+  }
+
+  async mount(): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.fuse.mount((error) => (error ? reject(error) : resolve())));
+  }
+
+  async unmount(): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
+  }
+
+  private reply(cb: Callback, work: () => Promise<unknown>): void {
+    work().then(
+      (value) => (value === undefined ? cb(0) : cb(0, value)),
+      (error: unknown) => cb(this.errno(error)),
+    );
+  }
+
+  private errno(error: unknown, path?: string): number {
+    if (typeof error === "number") return error;
+    if (error instanceof OriginRefusedError && error.status === 403) return this.Fuse.EACCES;
+    this.logger.warn("fuse operation failed", { path, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    return this.Fuse.EIO;
+  }
+
+  private stat(entry: Entry): FuseStat {
+    return { mtime: entry.mtime, atime: entry.mtime, ctime: entry.mtime, size: entry.kind === "dir" ? 4096 : entry.size, mode: entry.kind === "dir" ? DIR_MODE : FILE_MODE, uid: 0, gid: 0, nlink: entry.kind === "dir" ? 2 : 1 };
+  }
+
+  private split(path: string): { bucket: string; key: string } {
+    const parts = path.split("/").filter(Boolean);
+    return { bucket: parts[0] ?? "", key: parts.slice(1).join("/") };
+  }
+
+  private async getattr(path: string): Promise<FuseStat> {
+    const { bucket, key } = this.split(path);
+    if (!bucket) return this.stat({ kind: "dir", size: 0, mtime: this.started });
+    if (!(await this.metadata.listBuckets()).includes(bucket)) throw this.Fuse.ENOENT;
+    if (!key) return this.stat({ kind: "dir", size: 0, mtime: this.started });
+    const known = this.entries.get(path);
+    if (known && Date.now() - known.at < KERNEL_CACHE_SECONDS * 1000) return this.stat(known);
+    const info = await this.metadata.head(bucket, key);
+    if (info) return this.stat({ kind: "file", size: info.size, mtime: info.lastModified });
+    const children = await this.metadata.list(bucket, { prefix: `${key}/`, delimiter: "/", maxKeys: 1 });
+    if (children.objects.length || children.commonPrefixes.length) return this.stat({ kind: "dir", size: 0, mtime: this.started });
+    throw this.Fuse.ENOENT;
+  }
+
+  private async readdir(path: string): Promise<string[]> {
+    const { bucket, key } = this.split(path);
+    if (!bucket) return this.metadata.listBuckets();
+    const prefix = key ? `${key}/` : "";
+    const names: string[] = [];
+    const now = Date.now();
+    let token: string | undefined;
+    do {
+      const page = await this.metadata.list(bucket, { prefix, delimiter: "/", maxKeys: 1000, ...(token ? { continuationToken: token } : {}) });
+      for (const p of page.commonPrefixes) {
+        const name = p.slice(prefix.length, -1);
+        if (!name || name === "." || name === "..") continue;
+        names.push(name);
+        this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "dir", size: 0, mtime: this.started, at: now });
+      }
+      for (const o of page.objects) {
+        const name = o.key.slice(prefix.length);
+        if (!name || name.includes("/")) continue;
+        names.push(name);
+        this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "file", size: o.size, mtime: o.lastModified, at: now });
+      }
+      token = page.isTruncated ? page.nextContinuationToken : undefined;
+    } while (token);
+    if (!names.length && key && !(await this.metadata.head(bucket, key)) && !(await this.metadata.listBuckets()).includes(bucket)) throw this.Fuse.ENOENT;
+    if (this.entries.size > 500_000) this.entries.clear();
+    return names;
+  }
+
+  private async open(path: string, flags: number): Promise<number> {
+    if ((flags & O_ACCMODE) !== 0) throw this.Fuse.EROFS;
+    const { bucket, key } = this.split(path);
+    if (!bucket || !key) throw this.Fuse.ENOENT;
+    const info = await this.metadata.head(bucket, key);
+    if (!info) throw this.Fuse.ENOENT;
+    const fd = this.nextHandle++;
+    this.handles.set(fd, info);
+    return fd;
+  }
+
+  private async read(fd: number, buffer: Buffer, length: number, position: number): Promise<number> {
+    const info = this.handles.get(fd);
+    if (!info) throw this.Fuse.EBADF;
+    if (position >= info.size) return 0;
+    const want = Math.min(length, info.size - position);
+    let written = 0;
+    for await (const chunk of this.reader.read(info, position, want)) {
+      buffer.set(chunk, written);
+      written += chunk.length;
+    }
+    return written;
+  }
+}
+
+export const mountFuseView: MountFactory = async (input) => {
+  const view = new FuseView(input);
+  await view.mount();
+  input.logger.info("mounted", { mountPoint: input.mountPoint });
+  return view;
+};

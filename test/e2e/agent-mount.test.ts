@@ -1,0 +1,86 @@
+// The agent's POSIX view through real FUSE: plain fs reads, h5py opening an HDF5 trajectory
+// through the mount, writes refused, kill -9 with the mount in use then a new agent
+// recovering the stale mount point, and SIGTERM unmounting cleanly.
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeTrajectoryDataset } from "../../sample/trajectories.ts";
+import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
+import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
+import { SYSTEM_PYTHON, runOk } from "../helpers/real-clients.ts";
+
+const scratch = mkdtempSync(join(tmpdir(), "ferry-mount-"));
+const mountPoint = join(scratch, "mnt");
+let edge: LocalEdge;
+let nodeKey: TestKey;
+let sampleFiles: string[] = [];
+
+function mounted(path: string): boolean {
+  return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
+}
+
+async function startMountedAgent(): Promise<AgentProcess> {
+  return startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "cache"), args: ["--mount", mountPoint, "--block-size", "256KiB"] });
+}
+
+const H5_READ = `
+import h5py, sys, numpy as np
+with h5py.File(sys.argv[1], "r") as f:
+    frame = f["/observations/images/cam0"][3]
+    qpos = f["/observations/qpos"][:]
+    print(frame.shape[0], frame.shape[1], frame.shape[2], int(frame.astype(np.int64).sum()), qpos.shape[0], f.attrs["robot"])
+`;
+
+beforeAll(async () => {
+  edge = await startLocalEdge();
+  const admin = await edge.createKey(["all:datasets"]);
+  nodeKey = await edge.createKey(["read,list:datasets"], { name: "node" });
+  const writer = new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: admin });
+  const sample = await writeTrajectoryDataset({ outDir: join(scratch, "sample"), episodes: 3, frames: 12 });
+  sampleFiles = sample.files.map((f) => f.path);
+  for (const file of sampleFiles) await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: `robots/${basename(file)}`, Body: readFileSync(file) }));
+  mkdirSync(mountPoint, { recursive: true });
+}, 180_000);
+
+afterAll(async () => {
+  await edge?.stop();
+  if (mounted(mountPoint)) await runOk("fusermount", ["-uz", mountPoint]).catch(() => undefined);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe("POSIX view", () => {
+  it("reads with plain fs and h5py, refuses writes, survives kill -9 and unmounts on SIGTERM", async () => {
+    let agent = await startMountedAgent();
+    try {
+      // Only the buckets the node key has grants on are visible.
+      expect(readdirSync(mountPoint)).toEqual(["datasets"]);
+      const dir = join(mountPoint, "datasets", "robots");
+      expect(readdirSync(dir).sort()).toEqual(sampleFiles.map((f) => basename(f)).sort());
+      const first = sampleFiles[0] ?? "";
+      const viaMount = join(dir, basename(first));
+      expect(statSync(viaMount).size).toBe(statSync(first).size);
+      expect(readFileSync(viaMount).equals(readFileSync(first))).toBe(true);
+      expect(() => writeFileSync(join(dir, "new.bin"), "x")).toThrow(/EROFS|read-only/);
+      expect(existsSync(join(dir, "missing.hdf5"))).toBe(false);
+
+      const [throughMount, local] = await Promise.all([runOk(SYSTEM_PYTHON, ["-c", H5_READ, join(dir, basename(sampleFiles[1] ?? ""))]), runOk(SYSTEM_PYTHON, ["-c", H5_READ, sampleFiles[1] ?? ""])]);
+      expect(throughMount.stdout).toBe(local.stdout);
+      expect(throughMount.stdout.split(" ")[4]).toBe("12");
+
+      // kill -9 with a reader holding a file open: the mount goes stale under it.
+      const holder = spawn(SYSTEM_PYTHON, ["-c", "import sys,time; f=open(sys.argv[1],'rb'); f.read(10); time.sleep(30)", viaMount], { stdio: "ignore" });
+      await new Promise((r) => setTimeout(r, 500));
+      await agent.kill9();
+      holder.kill("SIGKILL");
+      agent = await startMountedAgent();
+      expect(readFileSync(join(dir, basename(sampleFiles[2] ?? ""))).equals(readFileSync(sampleFiles[2] ?? ""))).toBe(true);
+    } finally {
+      const code = await agent.stop();
+      expect(code, agent.output().slice(-3000)).toBe(0);
+    }
+    expect(mounted(mountPoint)).toBe(false);
+  }, 120_000);
+});
