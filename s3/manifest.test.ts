@@ -1,6 +1,6 @@
 // Manifests round-trip, find their nearest prefix, and refuse truncated or foreign input.
 import { describe, expect, it } from "vitest";
-import { ManifestFormatError, candidateManifestKeys, encodeManifest, manifestKey, parseManifest, type ManifestEntry } from "./manifest.ts";
+import { ManifestFormatError, candidateManifestKeys, encodeManifest, manifestKey, manifestPrefixOf, parseManifest, type ManifestEntry } from "./manifest.ts";
 
 const entries: ManifestEntry[] = Array.from({ length: 1000 }, (_, i) => ({
   key: `robots/run-1/episode_${String(i).padStart(6, "0")}.hdf5`,
@@ -27,6 +27,9 @@ describe("manifest", () => {
       ".ferry/manifests/manifest.ndjson.gz",
     ]);
     expect(() => manifestKey("robots")).toThrow(ManifestFormatError);
+    expect(manifestPrefixOf(manifestKey("robots/run-1/"))).toBe("robots/run-1/");
+    expect(manifestPrefixOf(manifestKey(""))).toBe("");
+    expect(manifestPrefixOf("robots/manifest.ndjson.gz")).toBeUndefined();
   });
 
   it("refuses unsorted entries, truncated files and foreign content", async () => {

@@ -44,6 +44,15 @@ export function manifestKey(prefix: string): string {
   return `${RESERVED_PREFIX}manifests/${prefix}manifest.ndjson.gz`;
 }
 
+/** The dataset prefix a manifest key describes, or undefined when `key` is not a manifest key. */
+export function manifestPrefixOf(key: string): string | undefined {
+  const head = `${RESERVED_PREFIX}manifests/`;
+  const tail = "manifest.ndjson.gz";
+  if (!key.startsWith(head) || !key.endsWith(tail)) return undefined;
+  const prefix = key.slice(head.length, key.length - tail.length);
+  return prefix === "" || prefix.endsWith("/") ? prefix : undefined;
+}
+
 /** The manifest keys that could describe `prefix`, nearest first (its own, then its parents'). */
 export function candidateManifestKeys(prefix: string): string[] {
   const dir = prefix.slice(0, prefix.lastIndexOf("/") + 1);

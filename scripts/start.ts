@@ -1,10 +1,13 @@
 // `npm start`: the whole local stack in the foreground until Ctrl-C. The edge under
 // wrangler dev (local R2), the sample HDF5 dataset uploaded through it with a writer key,
-// a read-only key for you, a short demo read, and the commands to try next.
+// a read-only key for you, a node agent with its cache in .ferry/agent-cache, a demo
+// read through the agent (cold, then warm), and the commands to try next.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { resolveConfig } from "../node-agent/src/config.ts";
+import { startAgent, type RunningAgent } from "../node-agent/src/main.ts";
 import { writeTrajectoryDataset } from "../sample/trajectories.ts";
 import { ensureDevSecrets } from "./lib/dev-vars.ts";
 import { projectRoot, startEdge } from "./lib/edge-process.ts";
@@ -14,6 +17,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "8787" },
     "state-dir": { type: "string", default: join(projectRoot, ".wrangler", "state") },
     "work-dir": { type: "string", default: join(projectRoot, ".ferry") },
+    "agent-port": { type: "string", default: "8788" },
     "exit-after-demo": { type: "boolean", default: false },
   },
 });
@@ -24,7 +28,9 @@ const prefix = "sample/trajectories/";
 const secrets = ensureDevSecrets(join(projectRoot, ".dev.vars"));
 say(`starting the edge (wrangler dev, local R2) on 127.0.0.1:${port} …`);
 const edge = await startEdge({ port, persistDir: values["state-dir"], vars: { ...secrets } });
+let agent: RunningAgent | undefined;
 const stop = async (code: number) => {
+  await agent?.stop();
   await edge.stop();
   process.exit(code);
 };
@@ -41,8 +47,8 @@ try {
     if (!response.ok) throw new Error(`creating key ${name} failed: ${response.status} ${await response.text()}`);
     return (await response.json()) as { accessKeyId: string; secretAccessKey: string };
   };
-  const client = (key: { accessKeyId: string; secretAccessKey: string }) =>
-    new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: key });
+  const client = (key: { accessKeyId: string; secretAccessKey: string }, endpoint = edge.url) =>
+    new S3Client({ endpoint, region: "auto", forcePathStyle: true, credentials: key });
 
   say("writing the sample dataset (synthetic HDF5 robot trajectories) …");
   const dataset = await writeTrajectoryDataset({ outDir: join(values["work-dir"], "sample") });
@@ -62,6 +68,24 @@ try {
   const magic = Buffer.from((await head.Body?.transformToByteArray()) ?? new Uint8Array());
   say(`demo read: listed ${listed.KeyCount} objects; first 8 bytes of ${first}: ${magic.toString("hex")} (the HDF5 signature is 894844460d0a1a0a) in ${(performance.now() - started).toFixed(0)} ms`);
 
+  say("starting a node agent (cache in .ferry/agent-cache) …");
+  agent = await startAgent(
+    resolveConfig({
+      flags: { edge: edge.url, "cache-dir": join(values["work-dir"], "agent-cache"), "cache-size": "2GiB", listen: `127.0.0.1:${values["agent-port"]}`, "log-level": "warn", "block-size": "1MiB" },
+      env: { FERRY_ACCESS_KEY_ID: readerKey.accessKeyId, FERRY_SECRET_ACCESS_KEY: readerKey.secretAccessKey },
+      file: {},
+    }),
+  );
+  const viaAgent = client({ accessKeyId: "any", secretAccessKey: "any" }, agent.url);
+  const keys = (listed.Contents ?? []).map((o) => o.Key ?? "");
+  for (const pass of ["cold", "warm"]) {
+    const t0 = performance.now();
+    let bytes = 0;
+    for (const key of keys) bytes += ((await (await viaAgent.send(new GetObjectCommand({ Bucket: "datasets", Key: key }))).Body?.transformToByteArray()) ?? new Uint8Array()).length;
+    const ms = performance.now() - t0;
+    say(`demo read through the agent (${pass}): ${keys.length} files, ${(bytes / 2 ** 20).toFixed(1)} MiB in ${ms.toFixed(0)} ms = ${(bytes / 2 ** 20 / (ms / 1000)).toFixed(0)} MiB/s`);
+  }
+
   const env = `FERRY_EDGE_URL=${edge.url} AWS_ACCESS_KEY_ID=${readerKey.accessKeyId} AWS_SECRET_ACCESS_KEY=${readerKey.secretAccessKey}`;
   say("");
   say(`Ferry's local edge is up at ${edge.url}. A read-only key for s3://datasets/sample/ (valid 7 days):`);
@@ -71,7 +95,9 @@ try {
   say(`  aws --endpoint-url ${edge.url} s3 cp s3://datasets/${first} /tmp/`);
   say(`  curl -o /tmp/episode.hdf5 "$(npx ferry share s3://datasets/${first} --expires 1h)"`);
   say(`  npx ferry keys list`);
-  say("Ctrl-C stops the edge; its data stays in .wrangler/state.");
+  say(`  aws --no-sign-request --endpoint-url ${agent.url} s3 ls s3://datasets/${prefix}     # through the agent's cache`);
+  say(`  npx ferry status --agent ${agent.url}`);
+  say("Ctrl-C stops the agent and the edge; their data stays in .ferry/agent-cache and .wrangler/state.");
   if (values["exit-after-demo"]) await stop(0);
 } catch (error) {
   process.stderr.write(`npm start failed: ${error instanceof Error ? error.message : String(error)}\n`);

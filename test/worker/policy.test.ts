@@ -31,6 +31,15 @@ describe("a read,list key for datasets/robots/", () => {
     await expectS3Error(await s3(reader).get("datasets", "other/b"), 403, "AccessDenied");
   });
 
+  it("reads the manifest of a dataset it may list, and no other manifest", async () => {
+    await r2("datasets").put(".ferry/manifests/robots/manifest.ndjson.gz", "manifest of robots/");
+    await r2("datasets").put(".ferry/manifests/manifest.ndjson.gz", "manifest of the whole bucket");
+    await r2("datasets").put(".ferry/manifests/other/manifest.ndjson.gz", "manifest of other/");
+    expect(await expectOk(await s3(reader).get("datasets", ".ferry/manifests/robots/manifest.ndjson.gz"))).toBe("manifest of robots/");
+    await expectS3Error(await s3(reader).get("datasets", ".ferry/manifests/manifest.ndjson.gz"), 403, "AccessDenied");
+    await expectS3Error(await s3(reader).get("datasets", ".ferry/manifests/other/manifest.ndjson.gz"), 403, "AccessDenied");
+  });
+
   it("cannot list the bucket root, a prefix without the slash, or a sibling prefix", async () => {
     for (const prefix of ["", "robots", "robotsX/", "rob", "other/"]) {
       await expectS3Error(await s3(reader).list("datasets", prefix ? { prefix } : {}), 403, "AccessDenied");
@@ -90,7 +99,8 @@ describe("actions are separate", () => {
 
   it("a grant with an empty prefix covers the whole bucket, and only that bucket", async () => {
     const whole = await issueKey({ grants: [grant("read,list", "datasets")] });
-    expect(listedKeys(await expectOk(await s3(whole).list("datasets")))).toEqual(["other/b", "robots", "robots/ep1.h5", "robots/sub/ep2.h5", "robotsX/a"]);
+    const listed = listedKeys(await expectOk(await s3(whole).list("datasets"))).filter((k) => !k.startsWith(".ferry/"));
+    expect(listed).toEqual(["other/b", "robots", "robots/ep1.h5", "robots/sub/ep2.h5", "robotsX/a"]);
     await expectS3Error(await s3(whole).list("shared"), 403, "AccessDenied");
     const buckets = await expectOk(await s3(whole).request("GET", "/"));
     expect(xmlAll(buckets, "Name")).toEqual(["datasets"]);

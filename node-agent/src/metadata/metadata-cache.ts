@@ -6,7 +6,7 @@
 import type { ListResult } from "../../../s3/listing-xml.ts";
 import { candidateManifestKeys, parseManifest, RESERVED_PREFIX } from "../../../s3/manifest.ts";
 import type { Logger } from "../log.ts";
-import { OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin } from "../origin/object-origin.ts";
+import { OriginRefusedError, OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin } from "../origin/object-origin.ts";
 import { Singleflight } from "../read/singleflight.ts";
 import { ManifestIndex } from "./manifest-index.ts";
 
@@ -195,7 +195,8 @@ export class MetadataCache {
         if (error instanceof OriginUnavailableError && cached) return cached.value;
         if (error instanceof OriginUnavailableError) throw error;
         // A manifest we cannot read or are not allowed to read is as good as none: fall back to LIST.
-        this.logger.warn("manifest unusable, listing instead", { bucket, manifestKey, error: error instanceof Error ? error.message : String(error) });
+        const refused = error instanceof OriginRefusedError && error.status === 403;
+        this.logger[refused ? "debug" : "warn"]("manifest unusable, listing instead", { bucket, manifestKey, error: error instanceof Error ? error.message : String(error) });
         this.remember(this.manifests, id, undefined);
         return undefined;
       }

@@ -3,6 +3,8 @@
 // ranged or conditional ones read metadata first and pin the ETag for the body read.
 import { checkPreconditions, preconditionsFromHeaders } from "../../../s3/conditionals.ts";
 import { S3Error } from "../../../s3/errors.ts";
+import { manifestPrefixOf } from "../../../s3/manifest.ts";
+import { allows } from "../keys/policy.ts";
 import { contentRange, parseRangeHeader, resolveRange, type ByteRange } from "../../../s3/range.ts";
 import { authorize, requireBucket, type S3Call } from "./call.ts";
 import { applyResponseOverrides, objectHeaders } from "./metadata.ts";
@@ -32,7 +34,9 @@ function respond(call: S3Call, object: R2Object, body: ReadableStream | null, ra
 
 export async function getObject(call: S3Call): Promise<Response> {
   const { bucket: bucketName, key } = call.target;
-  authorize(call, "read", bucketName, key);
+  // A dataset manifest is a listing: whoever may list the dataset may read its manifest.
+  const datasetPrefix = manifestPrefixOf(key);
+  if (datasetPrefix === undefined || !allows(call.principal.policy, "list", bucketName, datasetPrefix)) authorize(call, "read", bucketName, key);
   const bucket = requireBucket(call);
   const rangeRequest = parseRangeHeader(call.request.headers.get("range"));
   const head = call.request.method === "HEAD";

@@ -1,0 +1,80 @@
+// What the replicator knows about the destination objects it wrote: each one's ETag,
+// size and lineage (source URL, version, checksums), kept as one gzip NDJSON file per
+// shard under .ferry/replicator/<dest prefix>. It lets a rerun decide from one LIST,
+// with no HEAD per object. An entry counts only while the listed ETag and size still
+// match it, so an object rewritten by anyone else is re-read (HEAD), never trusted.
+// Each shard writes only its own file: parallel shards never race on one key.
+import { RESERVED_PREFIX } from "../../../s3/manifest.ts";
+import type { Lineage } from "../../../s3/lineage.ts";
+import type { Shard } from "../copy/shard.ts";
+import { putSmallFile, type DestObject, type S3Destination } from "./s3-destination.ts";
+
+export const INDEX_FORMAT = "ferry-replicator-index";
+export const INDEX_VERSION = 1;
+
+export interface IndexEntry extends Lineage {
+  key: string;
+  etag: string;
+  size: number;
+}
+
+export function indexFolder(destPrefix: string): string {
+  return `${RESERVED_PREFIX}replicator/${destPrefix}`;
+}
+
+export function indexKey(destPrefix: string, shard: Shard): string {
+  return `${indexFolder(destPrefix)}index-${shard.index}-of-${shard.count}.ndjson.gz`;
+}
+
+async function gunzipText(bytes: Uint8Array): Promise<string> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Response(stream).text();
+}
+
+async function gzipText(text: string): Promise<Uint8Array> {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+export function encodeIndexText(destPrefix: string, shard: Shard, entries: IndexEntry[]): string {
+  const header = { format: INDEX_FORMAT, version: INDEX_VERSION, prefix: destPrefix, shard: `${shard.index}/${shard.count}`, objects: entries.length };
+  return [JSON.stringify(header), ...entries.map((e) => JSON.stringify(e))].join("\n") + "\n";
+}
+
+/** Parses one index file; a damaged or foreign file yields no entries (they are re-read by HEAD). */
+export async function decodeIndex(bytes: Uint8Array): Promise<IndexEntry[]> {
+  try {
+    const lines = (await gunzipText(bytes)).split("\n").filter(Boolean);
+    const header = JSON.parse(lines[0] ?? "{}") as { format?: string; version?: number; objects?: number };
+    if (header.format !== INDEX_FORMAT || header.version !== INDEX_VERSION || header.objects !== lines.length - 1) return [];
+    return lines.slice(1).map((line) => JSON.parse(line) as IndexEntry);
+  } catch {
+    // Unreadable: treated as empty on purpose; the cost is a HEAD per object, once.
+    return [];
+  }
+}
+
+/** Every shard's index for the prefix, merged; the newest file wins on a conflict. */
+export async function readIndexes(dest: S3Destination, destPrefix: string): Promise<{ entries: Map<string, IndexEntry>; files: Map<string, Uint8Array> }> {
+  const folder = indexFolder(destPrefix);
+  const listed: DestObject[] = [];
+  for await (const o of dest.list(folder, { delimiter: "/" })) if (/\/index-\d+-of-\d+\.ndjson\.gz$/.test(o.key)) listed.push(o);
+  listed.sort((a, b) => a.lastModified.localeCompare(b.lastModified));
+  const files = new Map<string, Uint8Array>();
+  const entries = new Map<string, IndexEntry>();
+  for (const o of listed) {
+    const bytes = await dest.getBytes(o.key);
+    if (!bytes) continue;
+    files.set(o.key, bytes);
+    for (const e of await decodeIndex(bytes)) entries.set(e.key, e);
+  }
+  return { entries, files };
+}
+
+/** Writes this shard's index unless its content is unchanged. Returns whether it wrote. */
+export async function writeIndex(dest: S3Destination, destPrefix: string, shard: Shard, entries: IndexEntry[], previous: Uint8Array | undefined): Promise<boolean> {
+  const text = encodeIndexText(destPrefix, shard, [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)));
+  if (previous && (await gunzipText(previous).catch(() => "")) === text) return false;
+  await putSmallFile(dest, indexKey(destPrefix, shard), await gzipText(text), "application/x-ndjson");
+  return true;
+}

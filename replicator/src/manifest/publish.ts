@@ -1,0 +1,82 @@
+// Publishes the dataset manifest that node agents load at job start: one gzip NDJSON
+// file per dataset prefix, in the shared format (s3/manifest.ts). Here a dataset prefix
+// is the DEST prefix of a run: the manifest lists every object under it (written by any
+// shard or run), with the source checksums recorded as lineage. It is one PUT, so readers
+// see the old or the new file, never a mix. Shards finishing at the same time may race;
+// each writer re-lists after writing and rewrites until the manifest matches the bucket.
+import { encodeManifest, manifestKey, parseManifest, type ManifestEntry } from "../../../s3/manifest.ts";
+import type { Lineage } from "../../../s3/lineage.ts";
+import { currentLineage } from "../copy/plan.ts";
+import type { IndexEntry } from "../dest/dest-index.ts";
+import { putSmallFile, type DestObject, type S3Destination } from "../dest/s3-destination.ts";
+
+export interface PublishResult {
+  key: string;
+  objects: number;
+  written: boolean;
+}
+
+export interface PublishInput {
+  dest: S3Destination;
+  destPrefix: string;
+  /** Lineage known per destination key (index files and this run); HEAD fills the gaps. */
+  known: Map<string, IndexEntry>;
+  /** The destination listing, if it is known to be current (nothing written since). */
+  listed?: Map<string, DestObject> | undefined;
+  /** Reads lineage for keys that no index describes (HEAD); results join `known`. */
+  lookup: (keys: string[]) => Promise<void>;
+  now?: () => Date;
+}
+
+async function listAll(dest: S3Destination, prefix: string): Promise<Map<string, DestObject>> {
+  const listed = new Map<string, DestObject>();
+  for await (const o of dest.list(prefix)) listed.set(o.key, o);
+  return listed;
+}
+
+function entriesFor(listed: Map<string, DestObject>, known: Map<string, IndexEntry>): ManifestEntry[] {
+  const keys = [...listed.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return keys.map((key) => {
+    const o = listed.get(key) as DestObject;
+    const lineage: Lineage | undefined = currentLineage(known.get(key), o);
+    const entry: ManifestEntry = { key, size: o.size, etag: o.etag, lastModified: o.lastModified };
+    if (lineage?.crc32c) entry.crc32c = lineage.crc32c;
+    if (lineage?.md5) entry.md5 = lineage.md5;
+    return entry;
+  });
+}
+
+function sameEntries(a: ManifestEntry[], b: ManifestEntry[]): boolean {
+  return a.length === b.length && a.every((e, i) => JSON.stringify(e) === JSON.stringify(b[i]));
+}
+
+function sameListing(entries: ManifestEntry[], listed: Map<string, DestObject>): boolean {
+  return entries.length === listed.size && entries.every((e) => listed.get(e.key)?.etag === e.etag);
+}
+
+export async function publishManifest(input: PublishInput): Promise<PublishResult> {
+  const key = manifestKey(input.destPrefix);
+  let listed = input.listed ?? (await listAll(input.dest, input.destPrefix));
+  const existingBytes = await input.dest.getBytes(key);
+  let existing: ManifestEntry[] | undefined;
+  if (existingBytes) {
+    try {
+      existing = (await parseManifest(existingBytes)).entries;
+    } catch {
+      existing = undefined; // A damaged manifest is simply replaced.
+    }
+  }
+  for (let round = 0; ; round++) {
+    const unknown = [...listed.values()].filter((o) => !currentLineage(input.known.get(o.key), o)).map((o) => o.key);
+    if (unknown.length > 0) await input.lookup(unknown);
+    const entries = entriesFor(listed, input.known);
+    if (existing && sameEntries(existing, entries)) return { key, objects: entries.length, written: round > 0 };
+    const bytes = await encodeManifest({ bucket: input.dest.bucket, prefix: input.destPrefix, generatedAt: (input.now ?? (() => new Date()))(), entries });
+    await putSmallFile(input.dest, key, bytes, "application/x-ndjson");
+    existing = entries;
+    // Another shard may have written between our LIST and our PUT: check, and converge.
+    const after = await listAll(input.dest, input.destPrefix);
+    if (sameListing(entries, after) || round >= 4) return { key, objects: entries.length, written: true };
+    listed = after;
+  }
+}
