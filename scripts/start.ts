@@ -1,14 +1,18 @@
 // `npm start`: the whole local stack in the foreground until Ctrl-C. The edge under
-// wrangler dev (local R2), the sample HDF5 dataset uploaded through it with a writer key,
+// wrangler dev (local R2), the sample HDF5 dataset written to a local GCS server and
+// copied into R2 by `ferry replicate`,
 // a read-only key for you, a node agent with its cache in .ferry/agent-cache, a demo
 // read through the agent (cold, then warm), and the commands to try next.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { Writable } from "node:stream";
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { Storage } from "@google-cloud/storage";
 import { resolveConfig } from "../node-agent/src/config.ts";
 import { startAgent, type RunningAgent } from "../node-agent/src/main.ts";
+import { buildConfig, runReplicate } from "../replicator/src/main.ts";
 import { writeTrajectoryDataset } from "../sample/trajectories.ts";
+import { startGcsEmulator, type GcsEmulator } from "./lib/gcs-emulator.ts";
 import { ensureDevSecrets } from "./lib/dev-vars.ts";
 import { projectRoot, startEdge } from "./lib/edge-process.ts";
 
@@ -29,8 +33,10 @@ const secrets = ensureDevSecrets(join(projectRoot, ".dev.vars"));
 say(`starting the edge (wrangler dev, local R2) on 127.0.0.1:${port} …`);
 const edge = await startEdge({ port, persistDir: values["state-dir"], vars: { ...secrets } });
 let agent: RunningAgent | undefined;
+let gcs: GcsEmulator | undefined;
 const stop = async (code: number) => {
   await agent?.stop();
+  await gcs?.stop();
   await edge.stop();
   process.exit(code);
 };
@@ -38,11 +44,12 @@ process.on("SIGINT", () => void stop(0));
 process.on("SIGTERM", () => void stop(0));
 
 try {
-  const createKey = async (name: string, actions: string[]) => {
+  const createKey = async (name: string, actions: string[], extraPrefixes: string[] = []) => {
+    const grants = ["sample/", ...extraPrefixes].map((p) => ({ bucket: "datasets", prefix: p, actions }));
     const response = await fetch(`${edge.url}/_ferry/admin/keys`, {
       method: "POST",
       headers: { authorization: `Bearer ${secrets.FERRY_ADMIN_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ name, grants: [{ bucket: "datasets", prefix: "sample/", actions }], expiresInSeconds: 7 * 86400 }),
+      body: JSON.stringify({ name, grants, expiresInSeconds: 7 * 86400 }),
     });
     if (!response.ok) throw new Error(`creating key ${name} failed: ${response.status} ${await response.text()}`);
     return (await response.json()) as { accessKeyId: string; secretAccessKey: string };
@@ -52,12 +59,27 @@ try {
 
   say("writing the sample dataset (synthetic HDF5 robot trajectories) …");
   const dataset = await writeTrajectoryDataset({ outDir: join(values["work-dir"], "sample") });
-  const writer = client(await createKey("npm-start-writer", ["write", "list"]));
+  // The path data takes in production: processed files land in GCS (here the Cloud Storage
+  // emulator), `ferry replicate` copies them once into R2 through the edge, agents read them.
+  say("starting a local GCS server (the Cloud Storage emulator from firebase-tools) …");
+  gcs = await startGcsEmulator();
+  const storage = new Storage({ apiEndpoint: gcs.url, projectId: "ferry-demo" });
+  const gcsBucket = storage.bucket("robot-processed");
   for (const file of dataset.files) {
     const name = file.path.split("/").at(-1) ?? file.path;
-    await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: `${prefix}${name}`, Body: readFileSync(file.path), ContentType: "application/x-hdf5" }));
+    await gcsBucket.upload(file.path, { destination: `${prefix}${name}`, resumable: false, contentType: "application/x-hdf5" });
   }
-  say(`uploaded ${dataset.files.length} files (${(dataset.totalBytes / 2 ** 20).toFixed(1)} MiB) to s3://datasets/${prefix}`);
+  say(`wrote ${dataset.files.length} files (${(dataset.totalBytes / 2 ** 20).toFixed(1)} MiB) to gs://robot-processed/${prefix}`);
+  const writerKey = await createKey("npm-start-replicator", ["read", "list", "write", "delete"], [".ferry/"]);
+  // @google-cloud/storage reads the emulator's address from the process environment.
+  process.env["STORAGE_EMULATOR_HOST"] = gcs.url;
+  const replicateEnv = { ...process.env, FERRY_EDGE_URL: edge.url, FERRY_ACCESS_KEY_ID: writerKey.accessKeyId, FERRY_SECRET_ACCESS_KEY: writerKey.secretAccessKey };
+  const lines: string[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) });
+  const code = await runReplicate(buildConfig([`gs://robot-processed/${prefix}`, `s3://datasets/${prefix}`], { json: true }, replicateEnv), { stdout: sink, stderr: sink, env: replicateEnv, signal: new AbortController().signal });
+  const summary = JSON.parse(lines.join("").trim().split("\n").at(-1) ?? "{}") as { copied?: number; bytes?: number; seconds?: number; egressUsd?: number };
+  if (code !== 0) throw new Error(`ferry replicate failed:\n${lines.join("").slice(-2000)}`);
+  say(`ferry replicate copied ${summary.copied} files (${((summary.bytes ?? 0) / 2 ** 20).toFixed(1)} MiB) from GCS into R2 through the edge in ${summary.seconds?.toFixed(1)} s, verified; one-time egress $${summary.egressUsd?.toFixed(4)}`);
 
   const readerKey = await createKey("npm-start-reader", ["read", "list"]);
   const reader = client(readerKey);

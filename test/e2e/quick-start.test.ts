@@ -12,7 +12,7 @@ const scratch = mkdtempSync(join(tmpdir(), "ferry-quickstart-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("quick start", () => {
-  it("npm start uploads the sample dataset through the edge and reads it back", async () => {
+  it("npm start replicates the sample dataset from GCS into the edge and reads it back through an agent", async () => {
     const port = await freePort();
     const run = spawnSync(process.execPath, [join(projectRoot, "scripts", "start.ts"), "--port", String(port), "--state-dir", join(scratch, "state"), "--work-dir", join(scratch, "work"), "--exit-after-demo"], {
       cwd: projectRoot,
@@ -21,7 +21,8 @@ describe("quick start", () => {
     });
     expect(run.stderr).not.toMatch(/failed/);
     expect(run.status).toBe(0);
-    expect(run.stdout).toMatch(/uploaded 8 files/);
+    expect(run.stdout).toMatch(/ferry replicate copied 8 files/);
+    expect(run.stdout).toMatch(/demo read through the agent \(warm\): 8 files/);
     // The first 8 bytes read back through the edge are the HDF5 file signature.
     expect(run.stdout).toMatch(/first 8 bytes of \S+\.hdf5: 894844460d0a1a0a /);
     expect(run.stdout).toMatch(/AWS_ACCESS_KEY_ID=FRY[A-Z0-9]{17}/);
