@@ -104,6 +104,7 @@ const parser = new XMLParser({
   ignoreAttributes: true,
   parseTagValue: false,
   trimValues: false,
+  htmlEntities: true,
   isArray: (name) => name === "Contents" || name === "CommonPrefixes" || name === "Bucket",
 });
 

@@ -57,6 +57,8 @@ const parser = new XMLParser({
   // Keys may start or end with spaces; only numbers and ETags are trimmed, by hand.
   trimValues: false,
   processEntities: true,
+  // Go's encoding/xml (rclone, the Go SDKs) writes quotes in ETags as &#34;.
+  htmlEntities: true,
   isArray: (name) => name === "Part" || name === "Object",
 });
 

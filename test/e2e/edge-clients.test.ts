@@ -351,6 +351,17 @@ describe("rclone", () => {
     await runOk("rclone", [...flags, "copy", ":s3:datasets/rclone/", down], { env });
     expect(treeDigest(down)).toEqual(treeDigest(up));
   }, 90_000);
+
+  it("uploads in parts (Go's XML escapes the ETag quotes in Complete as &#34;)", async () => {
+    const up = dir("rclone/multipart");
+    writeTree(up, { "parts.bin": randomBytes(12 * 1024 * 1024) });
+    const env = rcloneEnv(admin);
+    const flags = rcloneFlags(edge.url);
+    await runOk("rclone", [...flags, "copy", up, ":s3:datasets/rclone-mp/", "--s3-upload-cutoff", "5M", "--s3-chunk-size", "6M"], { env });
+    const down = dir("rclone/multipart-down");
+    await runOk("rclone", [...flags, "copy", ":s3:datasets/rclone-mp/", down], { env });
+    expect(treeDigest(down)).toEqual(treeDigest(up));
+  }, 90_000);
 });
 
 describe("sharing", () => {
