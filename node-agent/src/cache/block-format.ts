@@ -93,24 +93,37 @@ export function blockName(n: BlockName): string {
   return `${hex32(n.keyHi)}${hex32(n.keyLo)}${hex32(n.verHi)}${hex32(n.verLo)}-${n.index.toString(16)}-${n.fileBytes.toString(16)}-${n.writtenSec.toString(16)}`;
 }
 
-const NAME_RE = /^([0-9a-f]{8})([0-9a-f]{8})([0-9a-f]{8})([0-9a-f]{8})-([0-9a-f]{1,8})-([0-9a-f]{1,8})-([0-9a-f]{1,8})$/;
+/** Value of the lowercase hex digits s[from, to), or -1 if any is not one. */
+function hexField(s: string, from: number, to: number): number {
+  if (to <= from || to - from > 8) return -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
 
-/** Parses a block file name; undefined for anything that is not one. */
+/**
+ * Parses a block file name; undefined for anything that is not one. Hand-rolled (no regex,
+ * no substrings): the scan runs it once per cached block.
+ */
 export function parseBlockName(name: string): BlockName | undefined {
-  const m = NAME_RE.exec(name);
-  if (m === null) return undefined;
-  const [, kh, kl, vh, vl, index, fileBytes, writtenSec] = m;
-  if (kh === undefined || kl === undefined || vh === undefined || vl === undefined) return undefined;
-  if (index === undefined || fileBytes === undefined || writtenSec === undefined) return undefined;
-  return {
-    keyHi: parseInt(kh, 16),
-    keyLo: parseInt(kl, 16),
-    verHi: parseInt(vh, 16),
-    verLo: parseInt(vl, 16),
-    index: parseInt(index, 16),
-    fileBytes: parseInt(fileBytes, 16),
-    writtenSec: parseInt(writtenSec, 16),
-  };
+  if (name.length < 38 || name.charCodeAt(32) !== 45) return undefined;
+  const a = name.indexOf("-", 33);
+  const b = a < 0 ? -1 : name.indexOf("-", a + 1);
+  if (b < 0 || name.indexOf("-", b + 1) >= 0) return undefined;
+  const keyHi = hexField(name, 0, 8);
+  const keyLo = hexField(name, 8, 16);
+  const verHi = hexField(name, 16, 24);
+  const verLo = hexField(name, 24, 32);
+  const index = hexField(name, 33, a);
+  const fileBytes = hexField(name, a + 1, b);
+  const writtenSec = hexField(name, b + 1, name.length);
+  if (keyHi < 0 || keyLo < 0 || verHi < 0 || verLo < 0 || index < 0 || fileBytes < 0 || writtenSec < 0) return undefined;
+  return { keyHi, keyLo, verHi, verLo, index, fileBytes, writtenSec };
 }
 
 /** Bytes of the header for this identity. */

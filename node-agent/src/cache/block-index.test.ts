@@ -87,6 +87,15 @@ describe("BlockIndex", () => {
     expect(lruOrder(ix)).toHaveLength(model.size);
   });
 
+  test("reserve() grows once and keeps every entry findable", () => {
+    const ix = new BlockIndex();
+    for (let i = 0; i < 3000; i++) ix.add(name(i, 0), false, true);
+    ix.reserve(50_000, 50_000);
+    for (let i = 3000; i < 50_000; i++) ix.add(name(i, 0), false, true);
+    for (let i = 0; i < 50_000; i++) expect(ix.find(i, Math.imul(i, 31) >>> 0, 0)).not.toBe(-1);
+    expect(ix.blockCount).toBe(50_000);
+  });
+
   test("costs well under 300 bytes per block at 200k blocks", () => {
     const ix = new BlockIndex();
     for (let i = 0; i < 200_000; i++) ix.add(name(i, 0, 4096), false, true);

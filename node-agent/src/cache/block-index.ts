@@ -36,70 +36,82 @@ function growU8(a: Uint8Array, n: number): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * Open addressing (linear probing, backward-shift deletion) from a key pair to a slot; the
- * keys themselves live in the owner's arrays, read through `a` and `b`.
+ * Open addressing (linear probing, backward-shift deletion) from a pair of 32-bit keys to a
+ * slot. Each entry holds [slot, keyA, keyB] inline, so a probe touches one cache line and
+ * calls nothing.
  */
 class PairTable {
-  private table = new Int32Array(INITIAL_CAPACITY * 2).fill(NONE);
+  private table = new Int32Array(INITIAL_CAPACITY * 2 * 3).fill(NONE);
   private mask = INITIAL_CAPACITY * 2 - 1;
   private size = 0;
-  private readonly a: (slot: number) => number;
-  private readonly b: (slot: number) => number;
-
-  constructor(a: (slot: number) => number, b: (slot: number) => number) {
-    this.a = a;
-    this.b = b;
-  }
 
   get byteLength(): number {
     return this.table.byteLength;
   }
 
   find(x: number, y: number): number {
-    for (let i = mix(x, y) & this.mask; ; i = (i + 1) & this.mask) {
-      const s = this.table[i] ?? NONE;
-      if (s === NONE || (this.a(s) === x && this.b(s) === y)) return s;
+    const t = this.table;
+    const a = x | 0;
+    const b = y | 0;
+    for (let i = mix(a, b) & this.mask; ; i = (i + 1) & this.mask) {
+      const s = t[i * 3] ?? NONE;
+      if (s === NONE || (t[i * 3 + 1] === a && t[i * 3 + 2] === b)) return s;
     }
   }
 
-  insert(slot: number): void {
-    if ((this.size + 1) * 4 > this.table.length * 3) this.resize(this.table.length * 2);
-    this.place(slot);
+  /** Grows now (one rehash) so that n entries fit without further growth. */
+  reserve(n: number): void {
+    let cap = this.mask + 1;
+    while (n * 4 > cap * 3) cap *= 2;
+    if (cap > this.mask + 1) this.resize(cap);
+  }
+
+  insert(slot: number, x: number, y: number): void {
+    if ((this.size + 1) * 4 > (this.mask + 1) * 3) this.resize((this.mask + 1) * 2);
+    this.place(slot, x | 0, y | 0);
     this.size++;
   }
 
-  remove(slot: number): void {
-    let i = mix(this.a(slot), this.b(slot)) & this.mask;
-    while ((this.table[i] ?? NONE) !== slot) {
-      if ((this.table[i] ?? NONE) === NONE) return;
-      i = (i + 1) & this.mask;
+  remove(x: number, y: number): void {
+    const t = this.table;
+    const a = x | 0;
+    const b = y | 0;
+    let i = mix(a, b) & this.mask;
+    for (; ; i = (i + 1) & this.mask) {
+      if ((t[i * 3] ?? NONE) === NONE) return;
+      if (t[i * 3 + 1] === a && t[i * 3 + 2] === b) break;
     }
     // Shift later members of the probe run back so no lookup stops early at a hole.
     for (let j = (i + 1) & this.mask; ; j = (j + 1) & this.mask) {
-      const s = this.table[j] ?? NONE;
-      if (s === NONE) break;
-      const home = mix(this.a(s), this.b(s)) & this.mask;
+      if ((t[j * 3] ?? NONE) === NONE) break;
+      const home = mix(t[j * 3 + 1] ?? 0, t[j * 3 + 2] ?? 0) & this.mask;
       const movable = j > i ? home <= i || home > j : home <= i && home > j;
       if (movable) {
-        this.table[i] = s;
+        t.copyWithin(i * 3, j * 3, j * 3 + 3);
         i = j;
       }
     }
-    this.table[i] = NONE;
+    t[i * 3] = NONE;
     this.size--;
   }
 
-  private place(slot: number): void {
-    let i = mix(this.a(slot), this.b(slot)) & this.mask;
-    while ((this.table[i] ?? NONE) !== NONE) i = (i + 1) & this.mask;
-    this.table[i] = slot;
+  private place(slot: number, a: number, b: number): void {
+    const t = this.table;
+    let i = mix(a, b) & this.mask;
+    while ((t[i * 3] ?? NONE) !== NONE) i = (i + 1) & this.mask;
+    t[i * 3] = slot;
+    t[i * 3 + 1] = a;
+    t[i * 3 + 2] = b;
   }
 
   private resize(n: number): void {
     const old = this.table;
-    this.table = new Int32Array(n).fill(NONE);
+    this.table = new Int32Array(n * 3).fill(NONE);
     this.mask = n - 1;
-    for (const s of old) if (s !== NONE) this.place(s);
+    for (let i = 0; i < old.length; i += 3) {
+      const s = old[i] ?? NONE;
+      if (s !== NONE) this.place(s, old[i + 1] ?? 0, old[i + 2] ?? 0);
+    }
   }
 }
 
@@ -113,10 +125,7 @@ export class BlockIndex {
   private oFlags = new Uint8Array(INITIAL_CAPACITY);
   private oFree = NONE;
   private oHigh = 0;
-  private readonly objects = new PairTable(
-    (s) => this.oVerHi[s] ?? 0,
-    (s) => this.oVerLo[s] ?? 0,
-  );
+  private readonly objects = new PairTable();
 
   // Blocks: owner object (NONE when free), index, file size, write time, LRU links. A free slot links through bNext.
   private bObj = new Int32Array(INITIAL_CAPACITY).fill(NONE);
@@ -128,10 +137,7 @@ export class BlockIndex {
   private bFlags = new Uint8Array(INITIAL_CAPACITY);
   private bFree = NONE;
   private bHigh = 0;
-  private readonly blocks = new PairTable(
-    (s) => this.bObj[s] ?? NONE,
-    (s) => this.bIndex[s] ?? 0,
-  );
+  private readonly blocks = new PairTable();
 
   /** Most and least recently used ends of the LRU list. */
   private head = NONE;
@@ -147,6 +153,14 @@ export class BlockIndex {
     const o = this.oVerHi.byteLength * 4 + this.oBlocks.byteLength + this.oFlags.byteLength;
     const b = this.bObj.byteLength * 6 + this.bFlags.byteLength;
     return o + b + this.objects.byteLength + this.blocks.byteLength;
+  }
+
+  /** Grows every array and table once so that `blocks` blocks of `objects` objects fit (the scan's estimate). */
+  reserve(blocks: number, objects: number): void {
+    if (objects > this.oVerHi.length) this.growObjects(objects);
+    if (blocks > this.bObj.length) this.growBlocks(blocks);
+    this.objects.reserve(objects);
+    this.blocks.reserve(blocks);
   }
 
   /** The slot of a block, or -1. */
@@ -172,7 +186,7 @@ export class BlockIndex {
     this.bBytes[s] = n.fileBytes;
     this.bWritten[s] = n.writtenSec;
     this.bFlags[s] = 0;
-    this.blocks.insert(s);
+    this.blocks.insert(s, o, n.index);
     this.oBlocks[o] = (this.oBlocks[o] ?? 0) + 1;
     this.blockCount++;
     this.usedBytes += n.fileBytes;
@@ -185,7 +199,7 @@ export class BlockIndex {
   remove(slot: number): void {
     const o = this.bObj[slot] ?? NONE;
     if (o === NONE) return;
-    this.blocks.remove(slot);
+    this.blocks.remove(o, this.bIndex[slot] ?? 0);
     if ((this.bFlags[slot] ?? 0) & IN_LRU) this.unlink(slot);
     else this.pinnedBlocks--;
     this.blockCount--;
@@ -196,7 +210,7 @@ export class BlockIndex {
     const left = (this.oBlocks[o] ?? 1) - 1;
     this.oBlocks[o] = left;
     if (left === 0) {
-      this.objects.remove(o);
+      this.objects.remove(this.oVerHi[o] ?? 0, this.oVerLo[o] ?? 0);
       this.objectCount--;
       this.oBlocks[o] = this.oFree;
       this.oFree = o;
@@ -284,15 +298,7 @@ export class BlockIndex {
     let o = this.oFree;
     if (o !== NONE) this.oFree = this.oBlocks[o] ?? NONE;
     else {
-      if (this.oHigh === this.oVerHi.length) {
-        const cap = this.oHigh * 2;
-        this.oVerHi = growU32(this.oVerHi, cap);
-        this.oVerLo = growU32(this.oVerLo, cap);
-        this.oKeyHi = growU32(this.oKeyHi, cap);
-        this.oKeyLo = growU32(this.oKeyLo, cap);
-        this.oBlocks = growI32(this.oBlocks, cap);
-        this.oFlags = growU8(this.oFlags, cap);
-      }
+      if (this.oHigh === this.oVerHi.length) this.growObjects(this.oHigh * 2);
       o = this.oHigh++;
     }
     this.oVerHi[o] = n.verHi;
@@ -301,7 +307,7 @@ export class BlockIndex {
     this.oKeyLo[o] = n.keyLo;
     this.oBlocks[o] = 0;
     this.oFlags[o] = pinned ? PINNED : 0;
-    this.objects.insert(o);
+    this.objects.insert(o, n.verHi, n.verLo);
     this.objectCount++;
     return o;
   }
@@ -312,17 +318,28 @@ export class BlockIndex {
       this.bFree = this.bNext[free] ?? NONE;
       return free;
     }
-    if (this.bHigh === this.bObj.length) {
-      const cap = this.bHigh * 2;
-      this.bObj = growI32(this.bObj, cap).fill(NONE, this.bHigh);
-      this.bIndex = growU32(this.bIndex, cap);
-      this.bBytes = growU32(this.bBytes, cap);
-      this.bWritten = growU32(this.bWritten, cap);
-      this.bPrev = growI32(this.bPrev, cap);
-      this.bNext = growI32(this.bNext, cap);
-      this.bFlags = growU8(this.bFlags, cap);
-    }
+    if (this.bHigh === this.bObj.length) this.growBlocks(this.bHigh * 2);
     return this.bHigh++;
+  }
+
+  private growObjects(cap: number): void {
+    this.oVerHi = growU32(this.oVerHi, cap);
+    this.oVerLo = growU32(this.oVerLo, cap);
+    this.oKeyHi = growU32(this.oKeyHi, cap);
+    this.oKeyLo = growU32(this.oKeyLo, cap);
+    this.oBlocks = growI32(this.oBlocks, cap);
+    this.oFlags = growU8(this.oFlags, cap);
+  }
+
+  private growBlocks(cap: number): void {
+    const old = this.bObj.length;
+    this.bObj = growI32(this.bObj, cap).fill(NONE, old);
+    this.bIndex = growU32(this.bIndex, cap);
+    this.bBytes = growU32(this.bBytes, cap);
+    this.bWritten = growU32(this.bWritten, cap);
+    this.bPrev = growI32(this.bPrev, cap);
+    this.bNext = growI32(this.bNext, cap);
+    this.bFlags = growU8(this.bFlags, cap);
   }
 
   private linkHead(s: number): void {

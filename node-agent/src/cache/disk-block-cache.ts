@@ -455,11 +455,14 @@ export class DiskBlockCache implements BlockCache {
         // Too big for this block size (a cache cut with a larger one): never valid here, so removed.
         if (name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES) return false;
         if (this.droppedDuringScan.size > 0 && this.droppedDuringScan.has(file.slice(0, 16))) return true;
-        const slot = this.index.find(name.verHi, name.verLo, name.index);
-        // Indexed already (a put or get during the scan): this file is an older copy unless it is the same one.
-        if (slot !== NONE) return sameFile(this.index.nameOf(slot), name);
-        this.index.add(name, this.pinStore.hasKey(file.slice(0, 16)), false);
-        return true;
+        const before = this.index.blockCount;
+        const slot = this.index.add(name, this.pinStore.size > 0 && this.pinStore.hasKey(file.slice(0, 16)), false);
+        // Indexed already (by a put or get during the scan): this file is an older copy unless it is the same one.
+        return this.index.blockCount > before || sameFile(this.index.nameOf(slot), name);
+      },
+      onEstimate: (files) => {
+        const perObject = this.index.objectCount > 0 ? this.index.blockCount / this.index.objectCount : 1;
+        this.index.reserve(files, Math.ceil(files / perObject));
       },
     });
     this.scanning = false;

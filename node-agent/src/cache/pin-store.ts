@@ -87,6 +87,10 @@ export class PinStore {
     return this.list.map((p) => ({ bucket: p.bucket, prefix: p.prefix }));
   }
 
+  get size(): number {
+    return this.list.length;
+  }
+
   get keyCount(): number {
     return this.list.reduce((n, p) => n + p.keys.size, 0);
   }
@@ -108,17 +112,19 @@ export class PinStore {
    */
   async record(bucket: string, key: string, keyHex: string): Promise<boolean> {
     let pinned = false;
-    const appends: Promise<void>[] = [];
+    const added: PinState[] = [];
     for (const p of this.list) {
       if (p.bucket !== bucket || !key.startsWith(p.prefix)) continue;
       pinned = true;
       if (p.keys.has(keyHex)) continue;
+      // Added before the append resolves, so concurrent blocks of one object append once.
       p.keys.add(keyHex);
-      appends.push(appendFile(join(this.dir, `${p.id}.keys`), `${keyHex}\n`));
+      added.push(p);
     }
     try {
-      await Promise.all(appends);
+      await Promise.all(added.map((p) => appendFile(join(this.dir, `${p.id}.keys`), `${keyHex}\n`)));
     } catch (err) {
+      for (const p of added) p.keys.delete(keyHex);
       throw new CacheFaultError(`cannot record pinned key: ${bucket}/${key}`, { cause: err });
     }
     return pinned;
@@ -143,7 +149,7 @@ export class PinStore {
   async add(bucket: string, prefix: string): Promise<boolean> {
     if (this.list.some((p) => p.bucket === bucket && p.prefix === prefix)) return false;
     const id = pinId(bucket, prefix);
-    // A stale key set from an earlier pin of the same prefix may name keys no longer under it only by accident of hashing: start empty.
+    // A key set left by an earlier pin of this prefix (a crash during unpin) may be stale: start empty.
     await rm(join(this.dir, `${id}.keys`), { force: true });
     this.list.push({ bucket, prefix, id, keys: new Set() });
     await this.save();

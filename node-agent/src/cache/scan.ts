@@ -17,7 +17,12 @@ export interface ScanTarget {
   logger: CacheLogger;
   /** Indexes one block file; false if the file is a stale duplicate to remove. */
   onName(name: BlockName, file: string): boolean;
+  /** Called once, early, with an estimate of the number of block files, so the index can grow once instead of doubling. */
+  onEstimate(files: number): void;
 }
+
+/** Fan-out dirs listed before the total is estimated (of 4096). */
+const ESTIMATE_AFTER_DIRS = 64;
 
 export async function scanBlocks(t: ScanTarget): Promise<void> {
   let dirs: string[];
@@ -32,6 +37,8 @@ export async function scanBlocks(t: ScanTarget): Promise<void> {
   for (const d of dirs) if (d !== TMP_DIR && !FAN_RE.test(d)) stray.push(`${t.blocksDir}/${d}`);
   const fans = dirs.filter((d) => FAN_RE.test(d));
   let next = 0;
+  let listed = 0;
+  let files = 0;
   const worker = async (): Promise<void> => {
     for (let d = fans[next++]; d !== undefined && !t.isClosed(); d = fans[next++]) {
       const dir = `${t.blocksDir}/${d}`;
@@ -42,6 +49,8 @@ export async function scanBlocks(t: ScanTarget): Promise<void> {
         t.logger.error("cannot list block dir", { dir, err: String(err) });
         continue;
       }
+      files += names.length;
+      if (++listed === ESTIMATE_AFTER_DIRS && fans.length > 2 * ESTIMATE_AFTER_DIRS) t.onEstimate(Math.ceil((files / listed) * fans.length * 1.05));
       for (const file of names) {
         const name = parseBlockName(file);
         if (name === undefined || fanDir(name.keyHi) !== d || !t.onName(name, file)) stray.push(`${dir}/${file}`);
