@@ -2,6 +2,8 @@
 // one-line errors.
 import { CliError } from "./cli-error.ts";
 
+export { formatBytes } from "../common/units.ts";
+
 export const DEFAULT_AGENT_URL = "http://127.0.0.1:8788";
 
 export function agentUrl(flag: string | undefined): URL {
@@ -28,15 +30,4 @@ export async function agentJson(base: URL, path: string, init: RequestInit = {})
     throw new CliError(`agent refused ${path}: ${response.status} ${error?.message ?? ""}`.trim());
   }
   return body;
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }

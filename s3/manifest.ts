@@ -1,6 +1,7 @@
 // Dataset manifests: one gzip NDJSON object per dataset prefix, under the bucket's reserved
 // key space, so an agent answers LIST/HEAD for 100k objects after one GET. The first line
 // is a header; every other line is one object. Web APIs only (CompressionStream).
+import { concatBytes } from "./bytes.ts";
 
 /** Reserved key space: nothing but Ferry's own files lives under it. */
 export const RESERVED_PREFIX = ".ferry/";
@@ -64,21 +65,13 @@ export function candidateManifestKeys(prefix: string): string[] {
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
-  let length = 0;
   const reader = stream.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
     chunks.push(value);
-    length += value.length;
   }
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return concatBytes(...chunks);
 }
 
 /** Entries must be sorted by key (S3 order); the encoder checks it. */

@@ -1,6 +1,7 @@
 // The agent's configuration: flags beat FERRY_* environment variables, which beat one JSON
 // config file. Parsed once at start into a frozen object; every problem is reported with
 // the flag or variable that caused it and how to fix it.
+import { parseByteSize } from "../../common/units.ts";
 
 export interface AgentConfig {
   edge: URL;
@@ -18,6 +19,24 @@ export interface AgentConfig {
   fillConcurrency: number;
   readAheadBlocks: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  /** Set when the agent pools its cache with a cluster (--cluster or --peers). */
+  pool?: PoolConfig;
+}
+
+export interface PoolConfig {
+  /** Membership from the edge's object for this cluster; absent with a static list. */
+  cluster?: string;
+  /** Static membership (HOST:PORT of every member, this node included). */
+  peers?: string[];
+  /** Where the peer listener binds (the cluster network). */
+  listen: { host: string; port: number };
+  /** HOST:PORT peers reach this node at; its member id. */
+  advertise: string;
+  heartbeatMs: number;
+  /** Bound on one peer request before the next owner is tried. */
+  peerTimeoutMs: number;
+  /** Static mode only: the shared secret peers sign with (FERRY_CLUSTER_SECRET). */
+  clusterSecret?: string;
 }
 
 export class ConfigError extends Error {
@@ -40,6 +59,13 @@ const SETTINGS = {
   "fill-concurrency": { flag: "--fill-concurrency", env: "FERRY_FILL_CONCURRENCY" },
   "read-ahead": { flag: "--read-ahead", env: "FERRY_READ_AHEAD" },
   "log-level": { flag: "--log-level", env: "FERRY_LOG_LEVEL" },
+  cluster: { flag: "--cluster", env: "FERRY_CLUSTER" },
+  peers: { flag: "--peers", env: "FERRY_PEERS" },
+  "peer-listen": { flag: "--peer-listen", env: "FERRY_PEER_LISTEN" },
+  "peer-advertise": { flag: "--peer-advertise", env: "FERRY_PEER_ADVERTISE" },
+  heartbeat: { flag: "--heartbeat", env: "FERRY_HEARTBEAT" },
+  "peer-timeout": { flag: "--peer-timeout", env: "FERRY_PEER_TIMEOUT" },
+  "cluster-secret": { flag: "(env only)", env: "FERRY_CLUSTER_SECRET" },
   "access-key-id": { flag: "(env only)", env: "FERRY_ACCESS_KEY_ID" },
   "secret-access-key": { flag: "(env only)", env: "FERRY_SECRET_ACCESS_KEY" },
 } as const;
@@ -52,20 +78,59 @@ function where(name: SettingName): string {
   return s.flag.startsWith("--") ? `${s.flag} (or ${s.env})` : s.env;
 }
 
-const UNITS: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
-
 /** `500GiB`, `4MiB`, `1.5TB`, `1048576` → bytes. */
 export function parseBytes(text: string, name: SettingName): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  const unit = m ? UNITS[(m[2] ?? "").toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new ConfigError(`${where(name)} must be a size like 500GiB, 4MiB or 1TB, got "${text}"`);
-  return Math.floor(Number(m[1]) * unit);
+  const bytes = parseByteSize(text);
+  if (bytes === undefined) throw new ConfigError(`${where(name)} must be a size like 500GiB, 4MiB or 1TB, got "${text}"`);
+  return bytes;
 }
 
 function parseInteger(text: string, name: SettingName, min: number, max: number): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || n < min || n > max) throw new ConfigError(`${where(name)} must be a whole number from ${min} to ${max}, got "${text}"`);
   return n;
+}
+
+function parseHostPort(text: string, name: SettingName): { host: string; port: number } {
+  const m = /^(.*):(\d{1,5})$/.exec(text.trim());
+  if (!m?.[1] || Number(m[2]) > 65535) throw new ConfigError(`${where(name)} must be HOST:PORT, e.g. 10.0.0.5:8789, got "${text}"`);
+  return { host: m[1].replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
+}
+
+function parseMillis(text: string, name: SettingName, minMs: number, maxMs: number): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(text.trim());
+  const ms = m ? Number(m[1]) * (m[2] === "ms" ? 1 : 1000) : Number.NaN;
+  if (!(ms >= minMs && ms <= maxMs)) throw new ConfigError(`${where(name)} must be a duration like 5s or 500ms, from ${minMs}ms to ${maxMs / 1000}s, got "${text}"`);
+  return Math.round(ms);
+}
+
+/** The pool settings, or undefined when neither --cluster nor --peers is given. */
+function resolvePool(get: (name: SettingName) => string | undefined): PoolConfig | undefined {
+  const cluster = get("cluster");
+  const peersText = get("peers");
+  if (!cluster && !peersText) return undefined;
+  if (cluster && peersText) throw new ConfigError(`${where("cluster")} and ${where("peers")} exclude each other: membership comes from the edge or from a static list`);
+  if (cluster && !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(cluster)) throw new ConfigError(`${where("cluster")} must be lower-case letters, digits, ".", "_" or "-", got "${cluster}"`);
+  const listenText = get("peer-listen");
+  if (!listenText) throw new ConfigError(`missing ${where("peer-listen")}: the pool needs a peer listener on the cluster network, e.g. --peer-listen 10.0.0.5:8789`);
+  const listen = parseHostPort(listenText, "peer-listen");
+  const advertise = get("peer-advertise") ?? (listen.host === "0.0.0.0" || listen.host === "::" ? undefined : `${listen.host.includes(":") ? `[${listen.host}]` : listen.host}:${listen.port}`);
+  if (!advertise) throw new ConfigError(`${where("peer-advertise")} is needed when ${where("peer-listen")} binds every interface`);
+  parseHostPort(advertise, "peer-advertise");
+  const peers = peersText ? peersText.split(",").map((p) => p.trim()).filter(Boolean) : undefined;
+  for (const p of peers ?? []) parseHostPort(p, "peers");
+  if (peers && !peers.includes(advertise)) throw new ConfigError(`${where("peers")} must include this node's own address ${advertise}`);
+  const clusterSecret = get("cluster-secret");
+  if (peers && (!clusterSecret || clusterSecret.length < 16)) throw new ConfigError("FERRY_CLUSTER_SECRET (16+ characters, the same on every node) is needed with --peers");
+  return {
+    ...(cluster ? { cluster } : {}),
+    ...(peers ? { peers } : {}),
+    listen,
+    advertise,
+    heartbeatMs: parseMillis(get("heartbeat") ?? "3s", "heartbeat", 200, 60_000),
+    peerTimeoutMs: parseMillis(get("peer-timeout") ?? "10s", "peer-timeout", 100, 120_000),
+    ...(peers && clusterSecret ? { clusterSecret } : {}),
+  };
 }
 
 function parseKeyPair(text: string, name: SettingName): { accessKeyId: string; secretAccessKey: string } {
@@ -105,6 +170,7 @@ export function resolveConfig(sources: { flags: RawSettings; env: NodeJS.Process
   if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new ConfigError(`${where("log-level")} must be debug, info, warn or error`);
   const localKey = get("local-key");
   const mount = get("mount");
+  const pool = resolvePool(get);
   return Object.freeze({
     edge,
     credentials: { accessKeyId: required("access-key-id"), secretAccessKey: required("secret-access-key") },
@@ -119,6 +185,7 @@ export function resolveConfig(sources: { flags: RawSettings; env: NodeJS.Process
     fillConcurrency: parseInteger(get("fill-concurrency") ?? "16", "fill-concurrency", 1, 256),
     readAheadBlocks: parseInteger(get("read-ahead") ?? "2", "read-ahead", 0, 64),
     logLevel: logLevel as AgentConfig["logLevel"],
+    ...(pool ? { pool } : {}),
   });
 }
 
@@ -137,5 +204,6 @@ export function describeConfig(config: AgentConfig): Record<string, unknown> {
     localKey: config.localKey ? `${config.localKey.accessKeyId}:[redacted]` : null,
     fillConcurrency: config.fillConcurrency,
     readAheadBlocks: config.readAheadBlocks,
+    pool: config.pool ? { ...config.pool, clusterSecret: config.pool.clusterSecret ? "[redacted]" : undefined } : null,
   };
 }

@@ -1,6 +1,7 @@
 // The replicator's configuration: flags and environment parsed once into a frozen,
 // typed object. Every failure is a ConfigError naming the flag or variable to fix.
 // Secrets never appear in `describeConfig` (what a run logs once at start).
+import { parseByteSize } from "../../common/units.ts";
 import { validate as validateCron } from "node-cron";
 import { ConfigError } from "./errors.ts";
 import { parseLocation, type BucketLocation, type Location } from "./locations.ts";
@@ -64,14 +65,11 @@ export interface ReplicateFlags {
 }
 
 const MiB = 1024 * 1024;
-const UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1000, kib: 1024, m: MiB, mb: 1e6, mib: MiB, g: 1024 ** 3, gb: 1e9, gib: 1024 ** 3, t: 1024 ** 4, tib: 1024 ** 4 };
-
 /** "16MiB", "16M" (binary), "16MB" (decimal), "1048576". */
 export function parseSize(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
-  const unit = UNITS[(m?.[2] ?? "").toLowerCase()];
-  if (!m || unit === undefined) throw new ConfigError(flag, `${flag} must be a size like 16MiB, 512K or 1048576, got "${text}"`);
-  return Math.floor(Number(m[1]) * unit);
+  const bytes = parseByteSize(text);
+  if (bytes === undefined) throw new ConfigError(flag, `${flag} must be a size like 16MiB, 512K or 1048576, got "${text}"`);
+  return bytes;
 }
 
 function wholeNumber(text: string | undefined, flag: string, fallback: number, min: number, max: number): number {

@@ -1,6 +1,7 @@
 // A run's result: counts, bytes, time, and what the one-time egress cost next to what
 // reading the same bytes from the source cloud would cost on every training run, per
 // cluster. Prices are USD per GiB (GCS internet egress is $0.12/GiB at list price).
+import { formatBytes } from "../../../common/units.ts";
 
 export interface RunSummary {
   type: "summary";
@@ -45,19 +46,10 @@ export function egressUsd(bytes: number, usdPerGiB: number): number {
   return Math.round((bytes / GiB) * usdPerGiB * 1e6) / 1e6;
 }
 
-function human(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
+export { formatBytes };
 
-export function formatBytes(bytes: number): string {
-  return human(bytes);
+function human(bytes: number): string {
+  return formatBytes(bytes);
 }
 
 /** The summary as a few lines of plain text (stdout without --json). */
