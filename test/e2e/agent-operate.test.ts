@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encodeManifest, manifestKey } from "../../s3/manifest.ts";
 import { signRequest } from "../../s3/sigv4.ts";
 import { projectRoot } from "../../scripts/lib/edge-process.ts";
 import { startAgentProcess } from "../helpers/agent-process.ts";
@@ -60,6 +61,35 @@ print(len(body), hashlib.sha256(body).hexdigest())
       const unknown = await fetch(`${agent.url}/nosuchbucket/x`);
       expect(unknown.status).toBe(404);
       expect(await unknown.text()).toContain("<Code>NoSuchBucket</Code>");
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("answers LIST and HEAD for a dataset from its manifest, loaded with one GET", async () => {
+    const admin = await edge.createKey(["all:datasets"]);
+    const writer = new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: admin });
+    const entries = files.map((body, i) => ({ key: `ops/f${i}.bin`, size: body.length, etag: `"${createHash("md5").update(body).digest("hex")}"`, lastModified: new Date().toISOString() }));
+    await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: manifestKey("ops/"), Body: await encodeManifest({ bucket: "datasets", prefix: "ops/", entries }) }));
+    const agent = await startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "manifest") });
+    try {
+      const listed = await fetch(`${agent.url}/datasets?list-type=2&prefix=ops/&max-keys=4`);
+      const xml = await listed.text();
+      expect(xml).toContain("<Key>ops/f0.bin</Key>");
+      expect(xml).toContain("<IsTruncated>true</IsTruncated>");
+      const head = await fetch(`${agent.url}/datasets/ops/f5.bin`, { method: "HEAD" });
+      expect(Number(head.headers.get("content-length"))).toBe(files[5]?.length);
+      const got = Buffer.from(await (await fetch(`${agent.url}/datasets/ops/f5.bin`)).arrayBuffer());
+      expect(got.equals(files[5] ?? Buffer.alloc(0))).toBe(true);
+      const status = (await agent.status()) as { metadata: { manifestsLoaded: number; manifestLists: number; listMisses: number } };
+      expect(status.metadata.manifestsLoaded).toBe(1);
+      expect(status.metadata.manifestLists).toBeGreaterThan(0);
+      expect(status.metadata.listMisses).toBe(0);
+      const metrics = await (await fetch(`${agent.url}/metrics`)).text();
+      expect(metrics).toMatch(/ferry_agent_requests_total\{operation="ListObjectsV2",status="200"\} 1/);
+      expect(metrics).toMatch(/ferry_agent_request_seconds_bucket\{le="[\d.]+",operation="GetObject"\}/);
+      expect(metrics).toMatch(/ferry_agent_stat\{name="manifestsLoaded"\} 1/);
+      expect(metrics).not.toContain(nodeKey.secretAccessKey);
     } finally {
       await agent.stop();
     }
