@@ -23,6 +23,8 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/worker/**/*.test.ts", "s3/**/*.test.ts"],
+          // CI machines are small and busy: a slow test is not a failed one.
+          testTimeout: 30_000,
         },
       },
       {

@@ -125,19 +125,6 @@ describe("incremental", () => {
     expect(crc32(data.subarray(cut), crc32(data.subarray(0, cut)))).toBe(crc32(data));
     expect(crc32c(data.subarray(cut), crc32c(data.subarray(0, cut)))).toBe(crc32c(data));
   });
-
-  it("prints throughput (no assertion)", () => {
-    const big = pseudoRandomBytes(32 << 20, 1);
-    const rates: Record<string, string> = {};
-    for (const algorithm of checksumAlgorithms) {
-      const input = algorithm.startsWith("CRC") ? big : big.subarray(0, 8 << 20);
-      const start = performance.now();
-      checksum(algorithm, input);
-      const seconds = Math.max(performance.now() - start, 0.001) / 1000;
-      rates[algorithm] = `${Math.round(input.length / 1048576 / seconds)} MiB/s`;
-    }
-    console.log("checksum throughput", rates);
-  });
 });
 
 describe("names", () => {
