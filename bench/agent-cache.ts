@@ -16,6 +16,7 @@ import { BlockIndex } from "../node-agent/src/cache/block-index.ts";
 import { DiskBlockCache } from "../node-agent/src/cache/disk-block-cache.ts";
 
 const { values: args } = parseArgs({
+  strict: false,
   options: {
     dir: { type: "string" },
     "scan-blocks": { type: "string", default: "200000" },
@@ -41,7 +42,7 @@ function keyOf(i: number): string {
   return `robots/run-${String(i % 97).padStart(3, "0")}/episode_${String(i).padStart(7, "0")}/traj.h5`;
 }
 
-function syntheticIndexBytesPerBlock(n: number): number {
+export function syntheticIndexBytesPerBlock(n: number): number {
   const before = heapBytes();
   const ix = new BlockIndex();
   for (let i = 0; i < n; i++) {
@@ -73,7 +74,15 @@ function populate(dir: string, n: number): BlockId[] {
   return ids;
 }
 
-async function scanBench(base: string, n: number): Promise<void> {
+export interface ScanResult {
+  firstGetMs: number;
+  hit: boolean;
+  servedDuringScan: boolean;
+  /** Full scan time scaled to 1,000,000 blocks. */
+  per1MSeconds: number;
+}
+
+export async function scanBench(base: string, n: number): Promise<ScanResult> {
   const dir = join(base, "scan");
   const t0 = performance.now();
   const ids = populate(dir, n);
@@ -104,6 +113,7 @@ async function scanBench(base: string, n: number): Promise<void> {
   row("heap+arrays per block after the real scan", `${((heapBytes() - before) / n).toFixed(0)} B (stats.indexBytes ${(s.indexBytes / n).toFixed(0)} B)`);
   await cache.close();
   await rm(dir, { recursive: true, force: true });
+  return { firstGetMs: firstGet - started, hit: got !== undefined, servedDuringScan, per1MSeconds: ((scanned - started) / n) * 1000 };
 }
 
 async function throughput(base: string, label: string, blockBytes: number, totalBytes: number, concurrency: number): Promise<void> {
@@ -135,7 +145,9 @@ async function throughput(base: string, label: string, blockBytes: number, total
   await rm(dir, { recursive: true, force: true });
 }
 
-const base = args.dir ?? (await mkdtemp(join(tmpdir(), "ferry-bench-cache-")));
+// Run as a script (bench/agent.ts imports the functions above).
+if (import.meta.main) {
+const base = typeof args.dir === "string" ? args.dir : await mkdtemp(join(tmpdir(), "ferry-bench-cache-"));
 try {
   console.log(`block cache benchmark in ${base}${gc === undefined ? " (run with --expose-gc for exact memory)" : ""}`);
   row("index bytes per block, 1,000,000 synthetic entries", `${syntheticIndexBytesPerBlock(1_000_000).toFixed(0)} B (target <= 300 B)`);
@@ -147,4 +159,5 @@ try {
   for (const size of [1, 2, 4, 8, 16]) await throughput(base, `${size} MiB blocks`, size * MiB, 512 * MiB, 4);
 } finally {
   if (args.dir === undefined) await rm(base, { recursive: true, force: true });
+}
 }

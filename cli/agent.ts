@@ -9,9 +9,12 @@ import { CliError, UsageError } from "./cli-error.ts";
 const USAGE = `usage: ferry agent --edge URL --cache-dir DIR [--cache-size 500GiB] [--min-free 5%]
                    [--listen 127.0.0.1:8788] [--mount DIR] [--metadata-ttl 60|indefinite]
                    [--block-size 4MiB] [--local-key ID:SECRET] [--config agent.json]
-The node's key comes from FERRY_ACCESS_KEY_ID / FERRY_SECRET_ACCESS_KEY.`;
+                   [--cluster NAME | --peers HOST:PORT,…] [--peer-listen HOST:PORT]
+                   [--peer-advertise HOST:PORT] [--heartbeat 3s] [--peer-timeout 10s]
+The node's key comes from FERRY_ACCESS_KEY_ID / FERRY_SECRET_ACCESS_KEY; with --peers,
+the shared peer secret from FERRY_CLUSTER_SECRET.`;
 
-const FLAG_SETTINGS = SETTING_NAMES.filter((n) => n !== "access-key-id" && n !== "secret-access-key");
+const FLAG_SETTINGS = SETTING_NAMES.filter((n) => n !== "access-key-id" && n !== "secret-access-key" && n !== "cluster-secret");
 
 function readConfigFile(path: string | undefined): RawSettings {
   if (!path) return {};

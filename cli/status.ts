@@ -1,7 +1,8 @@
 // `ferry status [--agent URL] [--json]`: the agent's cache use, hit ratio, bytes by source,
-// evictions, corruption found, pins and warm jobs.
+// evictions, corruption found, pins and warm jobs; `--cluster NAME` shows the pool instead.
 import { parseArgs } from "node:util";
 import { agentJson, agentUrl, formatBytes } from "./agent-client.ts";
+import { clusterStatus } from "./cluster-status.ts";
 
 interface Status {
   uptimeSeconds: number;
@@ -15,7 +16,8 @@ interface Status {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { agent: { type: "string" }, json: { type: "boolean", default: false } }, strict: true });
+  const { values } = parseArgs({ args: argv, options: { agent: { type: "string" }, cluster: { type: "string" }, json: { type: "boolean", default: false } }, strict: true });
+  if (values.cluster) return clusterStatus(values.cluster, values.json);
   const status = (await agentJson(agentUrl(values.agent), "/_ferry/status")) as Status;
   if (values.json) {
     process.stdout.write(JSON.stringify(status) + "\n");

@@ -8,6 +8,7 @@ import { describeConfig, type AgentConfig } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { MetadataCache } from "./metadata/metadata-cache.ts";
 import { EdgeOrigin } from "./origin/edge-origin.ts";
+import { createPool, type Pool } from "./pool/pool.ts";
 import { ObjectReader } from "./read/object-reader.ts";
 import { createAgentServer } from "./server/agent-server.ts";
 import { RequestMetrics } from "./server/request-metrics.ts";
@@ -38,7 +39,27 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
     minFreeRatio: config.minFreeRatio,
     logger,
   });
-  const origin = new EdgeOrigin({ endpoint: config.edge, credentials: config.credentials, attempts: 3, timeoutMs: 30_000 });
+  const edgeOrigin = new EdgeOrigin({ endpoint: config.edge, credentials: config.credentials, attempts: 3, timeoutMs: 30_000 });
+  // With a pool, blocks go to their owner peer first; everything else still goes to the edge.
+  let reader: ObjectReader | undefined;
+  const pool: Pool | undefined = config.pool
+    ? createPool({
+        config: config.pool,
+        edge: config.edge,
+        nodeKey: config.credentials,
+        edgeOrigin,
+        blockSizeBytes: config.blockSizeBytes,
+        capacityBytes: config.cacheSizeBytes,
+        logger,
+        figures: () => {
+          const c = cache.stats();
+          const r = reader?.stats;
+          const lookups = r ? r.blockHits + r.blockMisses : 0;
+          return { cacheUsedBytes: c.usedBytes, cacheQuotaBytes: c.quotaBytes, localBytes: r?.bytesFromCache ?? 0, hitRatio: r && lookups ? r.blockHits / lookups : 0 };
+        },
+      })
+    : undefined;
+  const origin = pool ? pool.origin : edgeOrigin;
   const metadata = new MetadataCache({
     origin,
     logger,
@@ -47,7 +68,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       cache.dropObject(bucket, key).catch((error: unknown) => logger.warn("dropping old blocks failed", { bucket, key, error: String(error) }));
     },
   });
-  const reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks });
+  reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks });
   const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger });
   const started = Date.now();
   const status = () => {
@@ -65,23 +86,38 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       pins: cache.pins(),
       warmJobs: warm.list(),
       verifiedObjects: r.verifiedObjects,
+      ...(pool ? { pool: pool.status() } : {}),
     };
   };
   const metrics = new RequestMetrics({
     figures: () => {
       const figures: Record<string, number> = {};
       for (const [k, v] of Object.entries({ ...cache.stats(), ...reader.stats, ...metadata.stats })) if (typeof v === "number") figures[k] = v;
+      for (const [k, v] of Object.entries(pool?.figures() ?? {})) figures[`pool_${k}`] = v;
       return figures;
     },
   });
   const s3 = new S3Endpoint({ metadata, reader, logger, metrics, ...(config.localKey ? { localKey: config.localKey } : {}) });
-  const server: Server = createAgentServer({ s3, metrics, warm, status });
+  const server: Server = createAgentServer({ s3, metrics, warm, status, ...(pool ? { poolWarm: () => pool.warm() } : {}) });
   server.listen(config.listen.port, config.listen.host);
   await once(server, "listening");
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.listen.port;
   const url = `http://${config.listen.host.includes(":") ? `[${config.listen.host}]` : config.listen.host}:${port}`;
   logger.info("listening", { url });
+
+  if (pool) {
+    const poolReader = reader;
+    try {
+      await pool.start({ head: (bucket, key) => metadata.head(bucket, key), list: (bucket, params) => metadata.list(bucket, params), block: (info, index) => poolReader.block(info, index) });
+    } catch (error) {
+      server.close();
+      await pool.close();
+      await edgeOrigin.close();
+      await cache.close();
+      throw error;
+    }
+  }
 
   let view: MountedView | undefined;
   if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger });
@@ -95,10 +131,13 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
     status,
     async stop() {
       logger.info("stopping");
+      // Leave the pool first, so peers stop routing here while this node still answers.
+      if (pool) await pool.leave();
       if (view) await view.unmount().catch((error: unknown) => logger.warn("unmount failed", { error: String(error) }));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await origin.close();
+      if (pool) await pool.close();
+      await edgeOrigin.close();
       await cache.close();
       logger.info("stopped");
     },

@@ -1,11 +1,14 @@
 // The edge's bindings, and the S3 buckets they define. A bucket is any R2 binding named
 // BUCKET_<NAME>; its S3 name is <name> lower-cased, with "_" read as "-".
+import type { ClusterMembership } from "./cluster/cluster-membership.ts";
 import type { KeyRegistry } from "./keys/key-registry.ts";
 import type { UploadLedger } from "./multipart/upload-ledger.ts";
 
 export interface Env {
   KEY_REGISTRY: DurableObjectNamespace<KeyRegistry>;
   UPLOAD_LEDGER: DurableObjectNamespace<UploadLedger>;
+  /** One pool membership object per cluster name. */
+  CLUSTER_MEMBERSHIP: DurableObjectNamespace<ClusterMembership>;
   /** Bearer token for /_ferry/admin; when unset every admin request is refused. */
   FERRY_ADMIN_TOKEN?: string;
   /** 32 random bytes, base64: encrypts key secrets at rest (AES-256-GCM). */

@@ -2,10 +2,12 @@
 // names cannot start with "_"); everything else is the S3 API over R2.
 import { Hono } from "hono";
 import { adminRoutes, type AdminEnv } from "./admin/admin-routes.ts";
+import { clusterRoutes } from "./cluster/cluster-routes.ts";
 import { bucketsOf, type Env } from "./env.ts";
 import { KeyService, type ResolvedKey } from "./keys/key-service.ts";
 import { handleS3 } from "./s3/handler.ts";
 
+export { ClusterMembership } from "./cluster/cluster-membership.ts";
 export { KeyRegistry } from "./keys/key-registry.ts";
 export { UploadLedger } from "./multipart/upload-ledger.ts";
 
@@ -20,6 +22,7 @@ app.use("*", async (c, next) => {
 });
 app.get("/_ferry/health", (c) => c.json({ ok: true, buckets: [...bucketsOf(c.env).keys()] }));
 app.route("/_ferry/admin", adminRoutes());
+app.route("/_ferry/clusters", clusterRoutes());
 app.all("/_ferry/*", (c) => c.json({ error: { code: "NotFound", message: `no route ${c.req.method} ${c.req.path}` } }, 404));
 app.all("*", (c) => handleS3(c.req.raw, c.env, c.get("keys"), c.executionCtx));
 

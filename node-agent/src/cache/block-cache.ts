@@ -32,10 +32,22 @@ export interface BlockCacheStats {
   indexBytes: number;
 }
 
+/**
+ * Verified block bytes lent by the cache: `data` stays valid and unchanged until release(),
+ * after which the holder must not touch it (the memory is reused). Releasing twice is a
+ * no-op; never releasing only costs the reuse.
+ */
+export interface BlockLease {
+  readonly data: Uint8Array;
+  release(): void;
+}
+
 export interface BlockCache {
   readonly blockSizeBytes: number;
-  /** The block's data, or undefined on a miss (absent, corrupt, truncated, expired). */
+  /** The block's data (the caller's to keep), or undefined on a miss (absent, corrupt, truncated, expired). */
   get(id: BlockId): Promise<Uint8Array | undefined>;
+  /** Like get, but lends reusable memory: the hot read path, where a fresh block-sized allocation per read dominates. */
+  lease(id: BlockId): Promise<BlockLease | undefined>;
   /** Stores a block durably (temp file + rename). May evict others first; never evicts pinned blocks. */
   put(id: BlockId, data: Uint8Array): Promise<void>;
   /** Cheap membership check from the in-memory index (no disk I/O, no checksum). */

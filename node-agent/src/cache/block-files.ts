@@ -1,37 +1,12 @@
-// Whole-file reads and writes of block files with the fewest syscalls: open, one read of
-// the expected size plus one byte (a longer file shows as one byte too many), close; and
-// open(O_EXCL), writev(header, data), close for a temp file. Errors are Node's own errno
-// errors; the cache decides which are misses and which are faults.
+// Block file writes with the fewest syscalls: open(O_EXCL), writev(header, data), close for
+// a temp file; header reads for pins (warm block reads go through open-files.ts). Errors are
+// Node's own errno errors; the cache decides which are misses and which are faults.
 import { open, unlink } from "node:fs/promises";
 
 export function errnoCode(err: unknown): string | undefined {
   if (typeof err !== "object" || err === null || !("code" in err)) return undefined;
   const { code } = err as { code: unknown };
   return typeof code === "string" ? code : undefined;
-}
-
-/** The file's bytes, at most expectedBytes + 1 of them; undefined if it does not exist. */
-export async function readBlockFile(path: string, expectedBytes: number): Promise<Buffer | undefined> {
-  let fh;
-  try {
-    fh = await open(path, "r");
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT") return undefined;
-    throw err;
-  }
-  try {
-    const buf = Buffer.allocUnsafe(expectedBytes + 1);
-    let filled = 0;
-    for (;;) {
-      const { bytesRead } = await fh.read(buf, filled, buf.length - filled, filled);
-      filled += bytesRead;
-      // On a regular file a short read means end of file, so the usual case is one read.
-      if (bytesRead === 0 || filled >= expectedBytes) break;
-    }
-    return buf.subarray(0, filled);
-  } finally {
-    await fh.close();
-  }
 }
 
 /** The first `bytes` bytes of a file (fewer if it is shorter); undefined if it does not exist. */

@@ -32,6 +32,32 @@ async function flipByte(path: string, at: number): Promise<void> {
   await fh.close();
 }
 
+describe("leases", () => {
+  test("a lease lends the verified bytes; held leases never share memory; released buffers are reused", async () => {
+    const c = await cacheIn(await dirs.make());
+    const a = bytes(64 * 1024);
+    const b = bytes(5000);
+    await c.put(blockId("a"), a);
+    await c.put(blockId("b"), b);
+    const la = await c.lease(blockId("a"));
+    const lb = await c.lease(blockId("b"));
+    expect(Buffer.from(la?.data ?? [])).toEqual(a);
+    expect(Buffer.from(lb?.data ?? [])).toEqual(b);
+    expect(la?.data.buffer).not.toBe(lb?.data.buffer);
+    const memory = la?.data.buffer;
+    la?.release();
+    la?.release(); // a second release must not hand the buffer out twice
+    const again = await c.lease(blockId("b"));
+    const other = await c.lease(blockId("a"));
+    expect(again?.data.buffer).toBe(memory);
+    expect(other?.data.buffer).not.toBe(memory);
+    expect(Buffer.from(again?.data ?? [])).toEqual(b);
+    expect(Buffer.from(other?.data ?? [])).toEqual(a);
+    expect(await c.lease(blockId("absent"))).toBeUndefined();
+    expect(c.stats()).toMatchObject({ hits: 4, misses: 1 });
+  });
+});
+
 describe("round trip", () => {
   test("put then get returns the same bytes; has and stats follow", async () => {
     const c = await cacheIn(await dirs.make());
@@ -90,8 +116,8 @@ describe("corruption is a counted, logged miss, and the file is removed", () => 
     ["emptied", (p) => truncate(p, 0)],
     ["extra bytes appended", (p) => writeFile(p, "x", { flag: "a" })],
   ];
-  for (const [label, damage] of cases) {
-    test(label, async () => {
+  for (const [label, damage] of cases) for (const via of ["get", "lease"] as const) {
+    test(`${label} (${via})`, async () => {
       const dir = await dirs.make();
       const log = recordingLogger();
       const c = await cacheIn(dir, { logger: log });
@@ -99,9 +125,11 @@ describe("corruption is a counted, logged miss, and the file is removed", () => 
       await c.put(id, bytes(1000));
       const path = await blockFile(dir, id);
       expect(path).toBeDefined();
+      // A pooled buffer that already held this block's good bytes must not make a damaged file pass.
+      if (via === "lease") (await c.lease(id))?.release();
       await damage(path ?? "");
-      expect(await c.get(id)).toBeUndefined();
-      expect(c.stats()).toMatchObject({ corruptBlocks: 1, misses: 1, hits: 0, blocks: 0 });
+      expect(via === "get" ? await c.get(id) : await c.lease(id)).toBeUndefined();
+      expect(c.stats()).toMatchObject({ corruptBlocks: 1, misses: 1, hits: via === "lease" ? 1 : 0, blocks: 0 });
       expect(log.lines.filter((l) => l.msg === "corrupt block dropped")).toHaveLength(1);
       expect(await blockFile(dir, id)).toBeUndefined();
       // Refetched and stored again, it is served.

@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rename, statfs } from "node:fs/promises";
 import { join } from "node:path";
-import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockId } from "./block-cache.ts";
+import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockId, type BlockLease } from "./block-cache.ts";
 import {
   BLOCKS_DIR,
   MAX_HEADER_BYTES,
@@ -24,7 +24,9 @@ import {
   type BlockHashes,
   type BlockName,
 } from "./block-format.ts";
-import { errnoCode, readBlockFile, removeFile, writeBlockFile } from "./block-files.ts";
+import { BufferPool } from "./buffer-pool.ts";
+import { OpenFiles } from "./open-files.ts";
+import { errnoCode, removeFile, writeBlockFile } from "./block-files.ts";
 import { BlockIndex } from "./block-index.ts";
 import { listFanDir, prepareCacheDir, sweepTempFiles } from "./cache-dir.ts";
 import { cacheConfig, type CacheConfig, type DiskBlockCacheOptions } from "./cache-options.ts";
@@ -34,6 +36,16 @@ import { scanBlocks } from "./scan.ts";
 export type { DiskBlockCacheOptions, CacheLogger } from "./cache-options.ts";
 
 const NONE = -1;
+/** Header bytes a pooled buffer has room for (fixed fields plus a long key); a longer header gets a fresh buffer. */
+const POOL_HEADER_ROOM_BYTES = 4096;
+/** Pooled buffers kept while idle: enough for a few concurrent streaming reads with their windows. */
+const POOL_MAX_IDLE = 32;
+/** Block files kept open for warm reads (well under the usual 1024-descriptor soft limit). */
+const OPEN_FILES = 256;
+/** Block files up to this size are read without a thread-pool hop (see OpenFiles): small objects' blocks. */
+const SYNC_READ_MAX_BYTES = 256 * 1024;
+/** Object versions whose hashes are remembered (cleared whole when full: simple, and a refill is cheap). */
+const RECENT_HASHES = 4096;
 /** How stale the statfs-derived free-space bound may get. */
 const STATFS_INTERVAL_MS = 1000;
 /** How often free space is re-checked (and expired blocks swept) without any put. */
@@ -51,6 +63,11 @@ export class DiskBlockCache implements BlockCache {
   private readonly blocksDir: string;
   private readonly tmpDir: string;
   private readonly index = new BlockIndex();
+  /** Whole-file buffers for lease(): block size plus room for a typical header. */
+  private readonly pool: BufferPool;
+  private readonly files = new OpenFiles({ maxOpen: OPEN_FILES, syncReadMaxBytes: SYNC_READ_MAX_BYTES });
+  /** Recent versions' hashes: two SHA-256s per get otherwise, for every block of the same object. */
+  private readonly recentHashes = new Map<string, BlockHashes>();
   private readonly pinStore: PinStore;
   private readonly counters = { hits: 0, misses: 0, corruptBlocks: 0, evictedBlocks: 0, expiredBlocks: 0, writeFailures: 0 };
   /** In-flight puts by block (name prefix): a second put of the same block joins the first. */
@@ -80,6 +97,7 @@ export class DiskBlockCache implements BlockCache {
     this.blocksDir = join(cfg.dir, BLOCKS_DIR);
     this.tmpDir = join(this.blocksDir, TMP_DIR);
     this.pinStore = pinStore;
+    this.pool = new BufferPool({ sizeBytes: cfg.blockSizeBytes + POOL_HEADER_ROOM_BYTES, maxIdle: POOL_MAX_IDLE });
   }
 
   /**
@@ -104,8 +122,51 @@ export class DiskBlockCache implements BlockCache {
   }
 
   async get(id: BlockId): Promise<Uint8Array | undefined> {
+    return this.load(id, undefined);
+  }
+
+  async lease(id: BlockId): Promise<BlockLease | undefined> {
+    const buf = this.pool.acquire();
+    let data: Uint8Array | undefined;
+    try {
+      data = await this.load(id, buf);
+    } finally {
+      if (data === undefined) this.pool.release(buf);
+    }
+    if (data === undefined) return undefined;
+    // The data may sit in `buf` (usual) or, for an oversized file, in a fresh buffer: either way `buf` goes back once.
+    let held = true;
+    return {
+      data,
+      release: () => {
+        if (held) this.pool.release(buf);
+        held = false;
+      },
+    };
+  }
+
+  private hashesOf(id: BlockId): BlockHashes {
+    const k = JSON.stringify([id.bucket, id.key, id.etag]);
+    let h = this.recentHashes.get(k);
+    if (h === undefined) {
+      h = blockHashes(id.bucket, id.key, id.etag);
+      if (this.recentHashes.size >= RECENT_HASHES) this.recentHashes.clear();
+      this.recentHashes.set(k, h);
+    }
+    return h;
+  }
+
+  /** The file's bytes, at most expectedBytes + 1 of them (one more shows a file too long); undefined if absent. */
+  private async readFile(path: string, expectedBytes: number, into: Buffer | undefined): Promise<Buffer | undefined> {
+    const buf = into !== undefined && into.length > expectedBytes ? into.subarray(0, expectedBytes + 1) : Buffer.allocUnsafe(expectedBytes + 1);
+    const n = await this.files.read(path, buf);
+    return n === undefined ? undefined : buf.subarray(0, n);
+  }
+
+  /** Reads and verifies one block, into `into` when given (and big enough); undefined on a miss. */
+  private async load(id: BlockId, into: Buffer | undefined): Promise<Uint8Array | undefined> {
     this.assertOpen();
-    const h = blockHashes(id.bucket, id.key, id.etag);
+    const h = this.hashesOf(id);
     const slot = this.index.find(h.verHi, h.verLo, id.index);
     let name: BlockName | undefined;
     if (slot !== NONE) name = this.index.nameOf(slot);
@@ -120,7 +181,7 @@ export class DiskBlockCache implements BlockCache {
     let file: Buffer | undefined;
     try {
       // A name claiming more than any block can hold is not read (nor allocated for): it is corrupt.
-      file = name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES ? Buffer.alloc(0) : await readBlockFile(path, name.fileBytes);
+      file = name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES ? Buffer.alloc(0) : await this.readFile(path, name.fileBytes, into);
     } catch (err) {
       throw new CacheFaultError(`cannot read block: ${path}`, { cause: err });
     }
@@ -146,7 +207,7 @@ export class DiskBlockCache implements BlockCache {
     this.assertOpen();
     if (!Number.isInteger(id.index) || id.index < 0 || id.index > 0xffffffff) throw new RangeError(`invalid block index: ${id.index}`);
     if (data.length > this.blockSizeBytes) throw new RangeError(`block larger than blockSizeBytes: ${data.length} > ${this.blockSizeBytes}`);
-    const h = blockHashes(id.bucket, id.key, id.etag);
+    const h = this.hashesOf(id);
     const inFlight = namePrefix(h.stem, id.index);
     const joined = this.putting.get(inFlight);
     if (joined !== undefined) return joined;
@@ -158,7 +219,7 @@ export class DiskBlockCache implements BlockCache {
   }
 
   has(id: BlockId): boolean {
-    const h = blockHashes(id.bucket, id.key, id.etag);
+    const h = this.hashesOf(id);
     const slot = this.index.find(h.verHi, h.verLo, id.index);
     return slot !== NONE && !this.expired(this.index.nameOf(slot));
   }
@@ -227,6 +288,7 @@ export class DiskBlockCache implements BlockCache {
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.scanDone;
     await Promise.allSettled([...this.putting.values(), this.evicting, this.sweeping, this.maintaining]);
+    this.files.dropAll();
   }
 
   // ---- writing ----
@@ -271,6 +333,8 @@ export class DiskBlockCache implements BlockCache {
 
   private async renameIntoPlace(tmp: string, name: BlockName): Promise<void> {
     const path = this.pathOf(name);
+    // A file renamed over this path is another inode: a descriptor of the old one must not linger.
+    this.files.drop(path);
     try {
       await rename(tmp, path);
     } catch (err) {
@@ -421,6 +485,7 @@ export class DiskBlockCache implements BlockCache {
 
   /** Unlinks a file whose bytes have left the index, counting them as on disk until gone. */
   private async unlinkCounted(n: BlockName): Promise<void> {
+    this.files.drop(this.pathOf(n));
     this.unlinkingBytes += n.fileBytes;
     const err = await removeFile(this.pathOf(n));
     this.unlinkingBytes -= n.fileBytes;

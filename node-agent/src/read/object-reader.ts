@@ -7,7 +7,7 @@
 import { crc32c } from "@node-rs/crc32";
 import { toBase64 } from "../../../s3/bytes.ts";
 import { lineageFromMetadata } from "../../../s3/lineage.ts";
-import { CacheFaultError, type BlockCache, type BlockId } from "../cache/block-cache.ts";
+import { CacheFaultError, type BlockCache, type BlockId, type BlockLease } from "../cache/block-cache.ts";
 import type { Logger } from "../log.ts";
 import type { ObjectInfo, ObjectOrigin } from "../origin/object-origin.ts";
 import { Semaphore, Singleflight } from "./singleflight.ts";
@@ -39,6 +39,11 @@ export interface ReaderStats {
 /** The bytes did not match the checksum recorded at the source: never cached. */
 export class LineageMismatchError extends Error {
   override readonly name = "LineageMismatchError";
+}
+
+/** Origin bytes are the caller's to keep: nothing to give back. */
+function owned(data: Uint8Array): BlockLease {
+  return { data, release: () => undefined };
 }
 
 function toBytesBE(value: number): Uint8Array {
@@ -80,14 +85,18 @@ export class ObjectReader {
     return { bucket: info.bucket, key: info.key, etag: info.etag, index };
   }
 
-  /** One block: local cache, else one coalesced origin fill. */
-  async block(info: ObjectInfo, index: number): Promise<Uint8Array> {
+  /**
+   * One block: local cache, else one coalesced origin fill. A cache hit is a lease on
+   * reusable cache memory: the caller releases it once done with the bytes (for a socket,
+   * when the write completed); an origin fill is the caller's to keep (release is a no-op).
+   */
+  async block(info: ObjectInfo, index: number): Promise<BlockLease> {
     const id = this.blockId(info, index);
     try {
-      const cached = await this.cache.get(id);
+      const cached = await this.cache.lease(id);
       if (cached) {
         this.stats.blockHits++;
-        this.stats.bytesFromCache += cached.length;
+        this.stats.bytesFromCache += cached.data.length;
         return cached;
       }
     } catch (error) {
@@ -99,7 +108,7 @@ export class ObjectReader {
     this.stats.blockMisses++;
     const { promise, joined } = this.fills.run(`${info.bucket}\n${info.key}\n${info.etag}\n${index}`, () => this.fill(info, index));
     if (joined) this.stats.coalescedMisses++;
-    return promise;
+    return owned(await promise);
   }
 
   private async fill(info: ObjectInfo, index: number): Promise<Uint8Array> {
@@ -133,8 +142,12 @@ export class ObjectReader {
     throw new LineageMismatchError(`${info.bucket}/${info.key} does not match the CRC32C recorded at its source`);
   }
 
-  /** Streams bytes [offset, offset + length) of the version `info` describes. */
-  async *read(info: ObjectInfo, offset: number, length: number): AsyncGenerator<Uint8Array> {
+  /**
+   * Streams bytes [offset, offset + length) of the version `info` describes, as leases:
+   * the consumer releases each once its bytes are no longer needed (for a socket, when the
+   * write has completed). Leases the consumer never received are released here.
+   */
+  async *read(info: ObjectInfo, offset: number, length: number): AsyncGenerator<BlockLease> {
     if (length <= 0) return;
     const bs = this.blockSizeBytes;
     const first = Math.floor(offset / bs);
@@ -142,9 +155,10 @@ export class ObjectReader {
     const versionKey = `${info.bucket}\n${info.key}\n${info.etag}`;
     const sequential = this.lastEnd.get(versionKey) === offset && offset > 0;
     this.rememberEnd(versionKey, offset + length);
-    const whole = offset === 0 && length === info.size && last > 0;
+    // Only an object with a source checksum is checked end to end: a second CRC pass over every block costs real throughput.
+    const whole = offset === 0 && length === info.size && last > 0 && lineageFromMetadata(info.metadata).crc32c !== undefined;
     let crc = 0;
-    const inFlight = new Map<number, Promise<Uint8Array>>();
+    const inFlight = new Map<number, Promise<BlockLease>>();
     const launch = (i: number) => {
       if (i <= last && !inFlight.has(i)) {
         const p = this.block(info, i);
@@ -152,16 +166,22 @@ export class ObjectReader {
         inFlight.set(i, p);
       }
     };
-    for (let i = first; i <= last; i++) {
-      for (let j = i; j < i + this.windowBlocks; j++) launch(j);
-      const data = await (inFlight.get(i) ?? this.block(info, i));
-      inFlight.delete(i);
-      if (whole) crc = crc32c(Buffer.from(data.buffer, data.byteOffset, data.length), crc);
-      const start = i === first ? offset - i * bs : 0;
-      const end = i === last ? offset + length - i * bs : data.length;
-      yield start === 0 && end === data.length ? data : data.subarray(start, end);
+    try {
+      for (let i = first; i <= last; i++) {
+        for (let j = i; j < i + this.windowBlocks; j++) launch(j);
+        const block = await (inFlight.get(i) ?? this.block(info, i));
+        inFlight.delete(i);
+        const data = block.data;
+        if (whole) crc = crc32c(Buffer.from(data.buffer, data.byteOffset, data.length), crc);
+        const start = i === first ? offset - i * bs : 0;
+        const end = i === last ? offset + length - i * bs : data.length;
+        if (whole && i === last) this.verifyWhole(info, crc);
+        yield start === 0 && end === data.length ? block : { data: data.subarray(start, end), release: () => block.release() };
+      }
+    } finally {
+      // A consumer that stopped early (client gone, error) leaves prefetched blocks behind.
+      for (const p of inFlight.values()) p.then((b) => b.release(), () => undefined);
     }
-    if (whole) this.verifyWhole(info, crc);
     if (sequential || offset === 0) this.readAhead(info, last + 1);
   }
 
@@ -179,7 +199,7 @@ export class ObjectReader {
     for (let i = from; i < Math.min(count, from + this.readAheadBlocks); i++) {
       if (this.cache.has(this.blockId(info, i))) continue;
       this.stats.readAheadBlocks++;
-      this.block(info, i).catch(() => undefined); // best effort: a real read retries and reports
+      this.block(info, i).then((b) => b.release(), () => undefined); // best effort: a real read retries and reports
     }
   }
 }

@@ -10,6 +10,8 @@ export interface AgentServerOptions {
   metrics: RequestMetrics;
   warm: WarmJobs;
   status: () => Record<string, unknown>;
+  /** Cluster warms when the agent is in a pool (`ferry warm --cluster`). */
+  poolWarm?: () => { start(bucket: string, prefix: string): unknown; get(id: string): unknown } | undefined;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -53,12 +55,33 @@ async function admin(req: IncomingMessage, res: ServerResponse, path: string, op
     const job = await options.warm.start({ bucket: body["bucket"], prefix: typeof body["prefix"] === "string" ? body["prefix"] : "", pin: body["pin"] === true });
     return json(res, 202, job);
   }
+  if (path.startsWith("/_ferry/pool/warm")) return poolWarm(req, res, path, options);
   const warmId = /^\/_ferry\/warm\/([\w-]+)$/.exec(path)?.[1];
   if (warmId && req.method === "GET") {
     const job = options.warm.get(warmId);
     return job ? json(res, 200, job) : json(res, 404, { error: { code: "NotFound", message: `no warm job ${warmId}` } });
   }
   return json(res, 404, { error: { code: "NotFound", message: `no route ${req.method ?? ""} ${path}` } });
+}
+
+async function poolWarm(req: IncomingMessage, res: ServerResponse, path: string, options: AgentServerOptions): Promise<void> {
+  const warm = options.poolWarm?.();
+  if (!warm) return json(res, 409, { error: { code: "NotPooled", message: "this agent is not in a pool: start it with --cluster or --peers" } });
+  if (path === "/_ferry/pool/warm" && req.method === "POST") {
+    let body: Record<string, unknown>;
+    try {
+      body = (await readJson(req)) as Record<string, unknown>;
+    } catch {
+      return json(res, 400, { error: { code: "InvalidJSON", message: "the body must be JSON: {bucket, prefix}" } });
+    }
+    if (typeof body["bucket"] !== "string" || !body["bucket"] || (body["prefix"] !== undefined && typeof body["prefix"] !== "string")) {
+      return json(res, 400, { error: { code: "InvalidInput", message: "bucket (string) is required; prefix must be a string" } });
+    }
+    return json(res, 202, warm.start(body["bucket"], typeof body["prefix"] === "string" ? body["prefix"] : ""));
+  }
+  const id = /^\/_ferry\/pool\/warm\/([\w-]+)$/.exec(path)?.[1];
+  const job = id && req.method === "GET" ? warm.get(id) : undefined;
+  return job ? json(res, 200, job) : json(res, 404, { error: { code: "NotFound", message: `no pool warm ${req.method ?? ""} ${path}` } });
 }
 
 export function createAgentServer(options: AgentServerOptions): Server {

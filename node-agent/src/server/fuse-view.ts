@@ -10,6 +10,7 @@ import type { MountFactory, MountedView } from "../main.ts";
 import type { MetadataCache } from "../metadata/metadata-cache.ts";
 import { OriginRefusedError, type ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
+import { RecentBlocks } from "./recent-blocks.ts";
 
 interface FuseStat {
   mtime: Date;
@@ -44,6 +45,8 @@ const FILE_MODE = 0o100444;
 /** Seconds the kernel may trust attributes and directory entries. */
 const KERNEL_CACHE_SECONDS = 60;
 const O_ACCMODE = 3;
+/** Verified blocks the view keeps for the kernel's next requests (a few sequential readers' worth of block memory). */
+const RECENT_BLOCKS = 8;
 
 interface Entry {
   kind: "dir" | "file";
@@ -58,6 +61,8 @@ export class FuseView implements MountedView {
   private readonly reader: ObjectReader;
   private readonly logger: Logger;
   private readonly handles = new Map<number, ObjectInfo>();
+  /** Kernel reads are ≤ 128 KiB: each block is read and verified once for all of them, not once per request. */
+  private readonly recent: RecentBlocks;
   /** What readdir learned about children, so `ls -l` over 10k files costs no HEAD each. */
   private readonly entries = new Map<string, Entry & { at: number }>();
   private nextHandle = 10;
@@ -67,6 +72,7 @@ export class FuseView implements MountedView {
     this.Fuse = createRequire(import.meta.url)("fuse-native") as FuseModule;
     this.metadata = input.metadata;
     this.reader = input.reader;
+    this.recent = new RecentBlocks({ reader: input.reader, maxBlocks: RECENT_BLOCKS });
     this.logger = input.logger;
     const ops = {
       getattr: (path: string, cb: Callback) => this.reply(cb, () => this.getattr(path)),
@@ -109,6 +115,7 @@ export class FuseView implements MountedView {
 
   async unmount(): Promise<void> {
     await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
+    this.recent.clear();
   }
 
   private reply(cb: Callback, work: () => Promise<unknown>): void {
@@ -191,13 +198,7 @@ export class FuseView implements MountedView {
     const info = this.handles.get(fd);
     if (!info) throw this.Fuse.EBADF;
     if (position >= info.size) return 0;
-    const want = Math.min(length, info.size - position);
-    let written = 0;
-    for await (const chunk of this.reader.read(info, position, want)) {
-      buffer.set(chunk, written);
-      written += chunk.length;
-    }
-    return written;
+    return this.recent.copy(info, position, Math.min(length, info.size - position), buffer);
   }
 }
 

@@ -11,6 +11,7 @@ export class RequestMetrics {
   readonly registry = new Registry();
   private readonly requests: Counter<"operation" | "status">;
   private readonly latency: Histogram<"operation">;
+  private readonly children = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
 
   constructor(source: StatsSource) {
     this.requests = new Counter({ name: "ferry_agent_requests_total", help: "S3 requests served, by operation and HTTP status", labelNames: ["operation", "status"], registers: [this.registry] });
@@ -34,8 +35,15 @@ export class RequestMetrics {
   }
 
   observe(operation: string, status: number, seconds: number): void {
-    this.requests.inc({ operation, status: String(status) });
-    this.latency.observe({ operation }, seconds);
+    // Label children are looked up once per (operation, status): prom-client hashes label objects on every call otherwise.
+    const k = `${operation} ${status}`;
+    let child = this.children.get(k);
+    if (child === undefined) {
+      child = { requests: this.requests.labels(operation, String(status)), latency: this.latency.labels(operation) };
+      this.children.set(k, child);
+    }
+    child.requests.inc();
+    child.latency.observe(seconds);
   }
 
   render(): Promise<string> {

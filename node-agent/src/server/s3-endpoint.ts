@@ -5,7 +5,7 @@
 // still become proper S3 errors; a failure after that aborts the connection, so a client
 // never mistakes a cut body for a whole one.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { checkPreconditions, preconditionsFromHeaders } from "../../../s3/conditionals.ts";
+import { checkPreconditions } from "../../../s3/conditionals.ts";
 import { S3Error } from "../../../s3/errors.ts";
 import { parseEncodingType, parseMaxKeys, renderListBuckets, renderListObjectsV1, renderListObjectsV2 } from "../../../s3/listing-xml.ts";
 import { contentRange, parseRangeHeader, resolveRange } from "../../../s3/range.ts";
@@ -180,9 +180,9 @@ export class S3Endpoint {
   }
 
   private async sendObject(req: IncomingMessage, res: ServerResponse, url: URL, info: ObjectInfo): Promise<void> {
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers.set(name, value);
-    checkPreconditions(preconditionsFromHeaders(headers), { etag: info.etag, lastModified: info.lastModified });
+    // Straight from node's parsed headers (already lower-cased): no Headers object per GET.
+    const h = req.headers;
+    checkPreconditions({ ifMatch: h["if-match"] ?? null, ifNoneMatch: h["if-none-match"] ?? null, ifModifiedSince: h["if-modified-since"] ?? null, ifUnmodifiedSince: h["if-unmodified-since"] ?? null }, { etag: info.etag, lastModified: info.lastModified });
     const rangeRequest = parseRangeHeader(req.headers.range);
     const range = rangeRequest ? resolveRange(rangeRequest, info.size) : undefined;
     const offset = range?.offset ?? 0;
@@ -202,9 +202,20 @@ export class S3Endpoint {
     const chunks = this.options.reader.read(info, offset, length);
     // The first block decides the status: fetch it before anything is sent.
     let next = await chunks.next();
-    while (!next.done) {
-      if (!res.write(next.value)) await drained(res);
-      next = await chunks.next();
+    try {
+      while (!next.done) {
+        const lease = next.value;
+        // The socket holds the bytes until its write completes: only then may the cache reuse them.
+        // On a failed write the lease is left to the GC (the socket may still reference it).
+        const flowing = res.write(lease.data, (error) => {
+          if (!error) lease.release();
+        });
+        if (!flowing) await drained(res);
+        next = await chunks.next();
+      }
+    } finally {
+      // Stopped early (client gone): lets the reader give back the blocks it had prefetched.
+      await chunks.return(undefined);
     }
     res.end();
   }

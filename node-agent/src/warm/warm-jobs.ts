@@ -147,7 +147,10 @@ export class WarmJobs {
       objects.map(async (info) => {
         const release = await slots.acquire();
         try {
-          for await (const chunk of reader.read(info, 0, info.size)) job.bytesDone += chunk.length;
+          for await (const chunk of reader.read(info, 0, info.size)) {
+            job.bytesDone += chunk.data.length;
+            chunk.release();
+          }
           job.objectsDone++;
         } catch (error) {
           job.failures.push({ key: info.key, error: error instanceof Error ? error.message : String(error) });
@@ -162,10 +165,13 @@ export class WarmJobs {
     for (const info of objects) {
       for (let i = 0; i < reader.blockCount(info); i++) {
         const id = { bucket: info.bucket, key: info.key, etag: info.etag, index: i };
-        if (await cache.get(id)) job.verifiedBlocks++;
-        else {
+        const lease = await cache.lease(id);
+        if (lease) {
+          lease.release();
+          job.verifiedBlocks++;
+        } else {
           // Evicted or not yet written: fill it again, then it counts.
-          await reader.block(info, i);
+          (await reader.block(info, i)).release();
           job.verifiedBlocks++;
         }
       }

@@ -1,0 +1,95 @@
+// Asking an owner peer for one block: the same S3 GET the edge gets (Range + If-Match),
+// signed with the cluster credential. The peer sends the block's CRC32C in
+// x-amz-checksum-crc32c; bytes that do not match it (or the length asked for) are refused
+// here, so a corrupt peer can cost a refetch but never wrong bytes.
+import { crc32c } from "@node-rs/crc32";
+import { Agent, request } from "undici";
+import { toBase64 } from "../../../s3/bytes.ts";
+import { RequestSigner, UNSIGNED_PAYLOAD, uriEncode, type Credentials } from "../../../s3/sigv4.ts";
+import { PeerCorruptError, PeerUnavailableError } from "./pool-errors.ts";
+
+export const CRC32C_HEADER = "x-amz-checksum-crc32c";
+/** Asks the owner to load the block into its cache and answer 204 with no body. */
+export const WARM_HEADER = "x-ferry-warm";
+
+/** CRC32C of a block in the base64 big-endian form of the S3 checksum headers. */
+export function blockCrc32c(data: Uint8Array): string {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, crc32c(Buffer.from(data.buffer, data.byteOffset, data.length)) >>> 0);
+  return toBase64(out);
+}
+
+export interface BlockRequest {
+  bucket: string;
+  key: string;
+  etag: string;
+  offset: number;
+  length: number;
+}
+
+export class PeerClient {
+  private readonly dispatcher: Agent;
+  private readonly timeoutMs: number;
+  private signer: { credential: Credentials; signer: RequestSigner } | undefined;
+
+  constructor(options: { timeoutMs: number; connections?: number }) {
+    this.timeoutMs = options.timeoutMs;
+    this.dispatcher = new Agent({ connections: options.connections ?? 16, keepAliveTimeout: 30_000, connectTimeout: Math.min(this.timeoutMs, 3_000), headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
+  }
+
+  private signerFor(credential: Credentials): RequestSigner {
+    if (this.signer?.credential !== credential) this.signer = { credential, signer: new RequestSigner(credential) };
+    return this.signer.signer;
+  }
+
+  private async signed(peer: string, credential: Credentials, block: BlockRequest, extra: Record<string, string> = {}): Promise<{ url: URL; headers: Record<string, string> }> {
+    const url = new URL(`http://${peer}/${uriEncode(block.bucket, { keepSlash: false })}/${uriEncode(block.key, { keepSlash: true })}`);
+    const headers = await this.signerFor(credential).sign({
+      method: "GET",
+      url,
+      headers: { range: `bytes=${block.offset}-${block.offset + block.length - 1}`, "if-match": `"${block.etag}"`, ...extra },
+      payloadHash: UNSIGNED_PAYLOAD,
+    });
+    return { url, headers };
+  }
+
+  /** Has the owner load the block into its own cache (no bytes travel back). */
+  async warmBlock(peer: string, credential: Credentials, block: BlockRequest): Promise<void> {
+    const { url, headers } = await this.signed(peer, credential, block, { [WARM_HEADER]: "1" });
+    let status: number;
+    try {
+      const response = await request(url, { method: "GET", headers, dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.timeoutMs) });
+      await response.body.arrayBuffer();
+      status = response.statusCode;
+    } catch (error) {
+      throw new PeerUnavailableError(`peer warm failed: ${peer}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (status !== 204) throw new PeerUnavailableError(`peer answered ${status} to a warm: ${peer} for ${block.bucket}/${block.key}`);
+  }
+
+  /** The block's bytes, checked; PeerUnavailableError or PeerCorruptError otherwise. */
+  async fetchBlock(peer: string, credential: Credentials, block: BlockRequest): Promise<Uint8Array> {
+    const { url, headers } = await this.signed(peer, credential, block);
+    let status: number;
+    let body: Uint8Array;
+    let sentCrc: string | undefined;
+    try {
+      const response = await request(url, { method: "GET", headers, dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.timeoutMs) });
+      body = new Uint8Array(await response.body.arrayBuffer());
+      status = response.statusCode;
+      const raw = response.headers[CRC32C_HEADER];
+      sentCrc = Array.isArray(raw) ? raw[0] : raw;
+    } catch (error) {
+      throw new PeerUnavailableError(`peer request failed: ${peer}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (status !== 206) throw new PeerUnavailableError(`peer answered ${status}: ${peer} for ${block.bucket}/${block.key}`);
+    if (body.length !== block.length || !sentCrc || blockCrc32c(body) !== sentCrc) {
+      throw new PeerCorruptError(`peer block failed its checksum: ${peer} for ${block.bucket}/${block.key} at ${block.offset}`);
+    }
+    return body;
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}

@@ -1,0 +1,129 @@
+// The few blocks the POSIX view read last, held as verified leases: the kernel asks FUSE for
+// at most 128 KiB at a time, so without this every such request would read and CRC-check a
+// whole block (4 MiB: 32× the work). Invariants: a held block was verified when leased and
+// is immutable until released; it is released only when no copy out of it is in progress
+// (users = 0) and it has left the LRU; at most `maxBlocks` are held, bounding memory.
+import type { BlockLease } from "../cache/block-cache.ts";
+import type { ObjectInfo } from "../origin/object-origin.ts";
+import type { ObjectReader } from "../read/object-reader.ts";
+
+interface Held {
+  key: string;
+  lease: BlockLease;
+  users: number;
+  /** Still in the LRU (may be handed to new readers). */
+  listed: boolean;
+}
+
+interface Loading {
+  promise: Promise<Held>;
+  joined: { count: number };
+}
+
+export class RecentBlocks {
+  private readonly reader: ObjectReader;
+  private readonly maxBlocks: number;
+  private readonly held = new Map<string, Held>();
+  /** Loads in flight, so concurrent kernel requests for one block make one read. */
+  private readonly loading = new Map<string, Loading>();
+
+  constructor(options: { reader: ObjectReader; maxBlocks: number }) {
+    this.reader = options.reader;
+    this.maxBlocks = options.maxBlocks;
+  }
+
+  /**
+   * Copies bytes [position, position + length) of `info` (within its size) into `into`
+   * and returns how many were copied.
+   */
+  async copy(info: ObjectInfo, position: number, length: number, into: Buffer): Promise<number> {
+    const bs = this.reader.blockSizeBytes;
+    let written = 0;
+    while (written < length) {
+      const at = position + written;
+      const index = Math.floor(at / bs);
+      const block = await this.acquire(info, index);
+      try {
+        const from = at - index * bs;
+        const n = Math.min(length - written, block.lease.data.length - from);
+        // A block shorter than its place in the object says: never pad, fail the read.
+        if (n <= 0) throw new RangeError(`block ${index} of ${info.bucket}/${info.key} is short`);
+        into.set(block.lease.data.subarray(from, from + n), written);
+        written += n;
+      } finally {
+        this.unhold(block);
+      }
+    }
+    return written;
+  }
+
+  /** Releases every block not being copied from right now (the rest go when their copy ends). */
+  clear(): void {
+    for (const h of [...this.held.values()]) this.unlist(h);
+  }
+
+  private async acquire(info: ObjectInfo, index: number): Promise<Held> {
+    const key = `${info.bucket}\n${info.key}\n${info.etag}\n${index}`;
+    const found = this.held.get(key);
+    if (found !== undefined) {
+      this.held.delete(key);
+      this.held.set(key, found); // most recently used last
+      found.users++;
+      return found;
+    }
+    let load = this.loading.get(key);
+    if (load === undefined) {
+      const joined = { count: 0 };
+      // Everyone who joined before the block arrived holds it from that moment: none can
+      // see it released between its arrival and their copy.
+      const promise = this.load(info, index).then(
+        (lease) => {
+          this.loading.delete(key);
+          const h: Held = { key, lease, users: joined.count, listed: true };
+          this.held.set(key, h);
+          for (const old of this.held.values()) {
+            if (this.held.size <= this.maxBlocks) break;
+            this.unlist(old);
+          }
+          return h;
+        },
+        (error: unknown) => {
+          this.loading.delete(key);
+          throw error;
+        },
+      );
+      load = { promise, joined };
+      this.loading.set(key, load);
+    }
+    load.joined.count++;
+    return load.promise;
+  }
+
+  /** One whole block through the reader's streaming path, so a sequential reader still gets read-ahead. */
+  private async load(info: ObjectInfo, index: number): Promise<BlockLease> {
+    const offset = index * this.reader.blockSizeBytes;
+    const chunks = this.reader.read(info, offset, Math.min(this.reader.blockSizeBytes, info.size - offset));
+    const first = await chunks.next();
+    if (first.done) throw new RangeError(`no block ${index} in ${info.bucket}/${info.key}`);
+    try {
+      // Running the generator to its end is what starts the read-ahead.
+      await chunks.next();
+    } catch (error) {
+      first.value.release();
+      throw error;
+    }
+    return first.value;
+  }
+
+  private unhold(h: Held): void {
+    h.users--;
+    if (!h.listed && h.users === 0) h.lease.release();
+  }
+
+  private unlist(h: Held): void {
+    if (!h.listed) return;
+    h.listed = false;
+    if (this.held.get(h.key) === h) this.held.delete(h.key);
+    if (h.users === 0) h.lease.release();
+  }
+}
