@@ -40,6 +40,11 @@ export function toS3Error(error: unknown): S3Error {
   return new S3Error("InternalError", "We encountered an internal error. Please try again.");
 }
 
+/** The client closed the connection mid-response: routine for load generators and killed readers. */
+class ClientGoneError extends Error {
+  override readonly name = "ClientGoneError";
+}
+
 /** Waits for the socket to take more, or fails if the client went away. */
 function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -49,7 +54,7 @@ function drained(res: ServerResponse): Promise<void> {
     };
     const onClose = () => {
       res.off("drain", onDrain);
-      reject(new Error("client went away"));
+      reject(new ClientGoneError("client went away"));
     };
     res.once("drain", onDrain);
     res.once("close", onClose);
@@ -81,7 +86,8 @@ export class S3Endpoint {
 
   private fail(req: IncomingMessage, res: ServerResponse, id: string, error: unknown): void {
     const s3 = toS3Error(error);
-    if (s3.code === "InternalError") this.options.logger.error("request failed", { method: req.method, url: req.url, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    if (error instanceof ClientGoneError) this.options.logger.debug("client went away", { method: req.method, url: req.url });
+    else if (s3.code === "InternalError") this.options.logger.error("request failed", { method: req.method, url: req.url, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
     if (res.headersSent) {
       // Never let a truncated body look complete.
       res.destroy(error instanceof Error ? error : undefined);
