@@ -6,7 +6,7 @@
 // bytes on disk never exceed the quota (puts reserve room first, evicting if needed);
 // pinned blocks are never evicted; no slot number is kept across an await.
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, statfs } from "node:fs/promises";
+import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockId, type BlockLease } from "./block-cache.ts";
 import {
@@ -25,6 +25,7 @@ import {
   type BlockName,
 } from "./block-format.ts";
 import { BufferPool } from "./buffer-pool.ts";
+import { FreeSpaceBound } from "./free-space.ts";
 import { OpenFiles } from "./open-files.ts";
 import { errnoCode, removeFile, writeBlockFile } from "./block-files.ts";
 import { BlockIndex } from "./block-index.ts";
@@ -85,9 +86,7 @@ export class DiskBlockCache implements BlockCache {
   private reservedBytes = 0;
   private unlinkingBytes = 0;
   /** Free-space bound from the last statfs: disk bytes at that time plus headroom above the minimum free. */
-  private fsBoundBytes = Number.POSITIVE_INFINITY;
-  private fsCheckedAtMs = 0;
-  private fsChecking: Promise<void> | undefined;
+  private readonly freeSpace: FreeSpaceBound;
   /** Puts waiting for room while everything evictable is already gone or in flight. */
   private readonly spaceWaiters: Array<() => void> = [];
 
@@ -98,6 +97,7 @@ export class DiskBlockCache implements BlockCache {
     this.tmpDir = join(this.blocksDir, TMP_DIR);
     this.pinStore = pinStore;
     this.pool = new BufferPool({ sizeBytes: cfg.blockSizeBytes + POOL_HEADER_ROOM_BYTES, maxIdle: POOL_MAX_IDLE });
+    this.freeSpace = new FreeSpaceBound({ dir: this.blocksDir, minFreeRatio: cfg.minFreeRatio, intervalMs: STATFS_INTERVAL_MS, now: cfg.now });
   }
 
   /**
@@ -321,7 +321,7 @@ export class DiskBlockCache implements BlockCache {
       this.counters.writeFailures++;
       const leftover = await removeFile(tmp);
       if (leftover !== undefined) this.cfg.logger.error("cannot remove temp file", { path: tmp, err: String(leftover) });
-      if (errnoCode(err) === "ENOSPC") this.fsCheckedAtMs = 0;
+      if (errnoCode(err) === "ENOSPC") this.freeSpace.invalidate();
       this.cfg.logger.warn("block write failed", { bucket: id.bucket, key: id.key, index: id.index, code: errnoCode(err) });
       throw err instanceof CacheFaultError ? err : new CacheFaultError(`cannot write block: ${id.bucket}/${id.key} #${id.index}`, { cause: err });
     } finally {
@@ -356,24 +356,11 @@ export class DiskBlockCache implements BlockCache {
   }
 
   private limitBytes(): number {
-    return Math.min(this.cfg.quotaBytes, this.fsBoundBytes);
+    return Math.min(this.cfg.quotaBytes, this.freeSpace.bytes);
   }
 
-  private async checkFreeSpace(): Promise<void> {
-    if (this.cfg.now() - this.fsCheckedAtMs < STATFS_INTERVAL_MS) return;
-    this.fsChecking ??= (async () => {
-      try {
-        const s = await statfs(this.blocksDir);
-        const headroom = s.bavail * s.bsize - this.cfg.minFreeRatio * s.blocks * s.bsize;
-        this.fsBoundBytes = this.diskBytes() + headroom;
-        this.fsCheckedAtMs = this.cfg.now();
-      } catch (err) {
-        throw new CacheFaultError(`cannot check free space: ${this.blocksDir}`, { cause: err });
-      } finally {
-        this.fsChecking = undefined;
-      }
-    })();
-    return this.fsChecking;
+  private checkFreeSpace(): Promise<void> {
+    return this.freeSpace.refresh(() => this.diskBytes());
   }
 
   /**
