@@ -71,7 +71,7 @@ print(len(body), hashlib.sha256(body).hexdigest())
     const writer = new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: admin });
     const entries = files.map((body, i) => ({ key: `ops/f${i}.bin`, size: body.length, etag: `"${createHash("md5").update(body).digest("hex")}"`, lastModified: new Date().toISOString() }));
     await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: manifestKey("ops/"), Body: await encodeManifest({ bucket: "datasets", prefix: "ops/", entries }) }));
-    const agent = await startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "manifest") });
+    const agent = await startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "manifest"), args: ["--metadata-ttl", "1"] });
     try {
       const listed = await fetch(`${agent.url}/datasets?list-type=2&prefix=ops/&max-keys=4`);
       const xml = await listed.text();
@@ -81,12 +81,15 @@ print(len(body), hashlib.sha256(body).hexdigest())
       expect(Number(head.headers.get("content-length"))).toBe(files[5]?.length);
       const got = Buffer.from(await (await fetch(`${agent.url}/datasets/ops/f5.bin`)).arrayBuffer());
       expect(got.equals(files[5] ?? Buffer.alloc(0))).toBe(true);
+      // After the TTL the manifest is revalidated (304), not downloaded and parsed again.
+      await new Promise((r) => setTimeout(r, 1200));
+      expect(await (await fetch(`${agent.url}/datasets?list-type=2&prefix=ops/`)).text()).toContain("<Key>ops/f5.bin</Key>");
       const status = (await agent.status()) as { metadata: { manifestsLoaded: number; manifestLists: number; listMisses: number } };
       expect(status.metadata.manifestsLoaded).toBe(1);
       expect(status.metadata.manifestLists).toBeGreaterThan(0);
       expect(status.metadata.listMisses).toBe(0);
       const metrics = await (await fetch(`${agent.url}/metrics`)).text();
-      expect(metrics).toMatch(/ferry_agent_requests_total\{operation="ListObjectsV2",status="200"\} 1/);
+      expect(metrics).toMatch(/ferry_agent_requests_total\{operation="ListObjectsV2",status="200"\} 2/);
       expect(metrics).toMatch(/ferry_agent_request_seconds_bucket\{le="[\d.]+",operation="GetObject"\}/);
       expect(metrics).toMatch(/ferry_agent_stat\{name="manifestsLoaded"\} 1/);
       expect(metrics).not.toContain(nodeKey.secretAccessKey);

@@ -48,7 +48,7 @@ export class MetadataCache {
   private readonly onChanged: (bucket: string, key: string) => void;
   private readonly heads = new Map<string, Entry<ObjectInfo | undefined>>();
   private readonly lists = new Map<string, Entry<ListResult>>();
-  private readonly manifests = new Map<string, Entry<ManifestIndex | undefined>>();
+  private readonly manifests = new Map<string, Entry<{ index: ManifestIndex; etag: string } | undefined>>();
   private buckets: Entry<string[]> | undefined;
   private readonly headFlight = new Singleflight<ObjectInfo | undefined>();
   private readonly listFlight = new Singleflight<ListResult>();
@@ -180,19 +180,24 @@ export class MetadataCache {
   private async manifest(bucket: string, manifestKey: string): Promise<ManifestIndex | undefined> {
     const id = `${bucket}\n${manifestKey}`;
     const cached = this.manifests.get(id);
-    if (this.fresh(cached)) return cached?.value;
+    if (this.fresh(cached)) return cached?.value?.index;
     return this.manifestFlight.run(id, async () => {
       try {
-        const bytes = await this.origin.getSmall(bucket, manifestKey);
-        const index = bytes ? new ManifestIndex(bucket, await parseManifest(bytes)) : undefined;
-        if (index) {
-          this.stats.manifestsLoaded++;
-          this.logger.info("manifest loaded", { bucket, manifestKey, objects: index.size });
+        // A loaded manifest is revalidated, not downloaded again: it can be megabytes.
+        const got = await this.origin.getSmall(bucket, manifestKey, cached?.value?.etag);
+        if (got === "unchanged" && cached?.value) {
+          this.remember(this.manifests, id, cached.value);
+          return cached.value.index;
         }
-        this.remember(this.manifests, id, index);
-        return index;
+        const loaded = got && got !== "unchanged" ? { index: new ManifestIndex(bucket, await parseManifest(got.bytes)), etag: got.etag } : undefined;
+        if (loaded) {
+          this.stats.manifestsLoaded++;
+          this.logger.info("manifest loaded", { bucket, manifestKey, objects: loaded.index.size });
+        }
+        this.remember(this.manifests, id, loaded);
+        return loaded?.index;
       } catch (error) {
-        if (error instanceof OriginUnavailableError && cached) return cached.value;
+        if (error instanceof OriginUnavailableError && cached) return cached.value?.index;
         if (error instanceof OriginUnavailableError) throw error;
         // A manifest we cannot read or are not allowed to read is as good as none: fall back to LIST.
         const refused = error instanceof OriginRefusedError && error.status === 403;

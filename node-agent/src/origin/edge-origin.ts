@@ -4,7 +4,7 @@
 import { Agent, request } from "undici";
 import { parseErrorDocument, parseListBuckets, parseListObjectsV2, type ListResult } from "../../../s3/listing-xml.ts";
 import { RequestSigner, UNSIGNED_PAYLOAD, uriEncode, type Credentials } from "../../../s3/sigv4.ts";
-import { OriginChangedError, OriginRefusedError, OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin } from "./object-origin.ts";
+import { OriginChangedError, OriginRefusedError, OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin, type SmallObject } from "./object-origin.ts";
 
 export interface EdgeOriginOptions {
   endpoint: URL;
@@ -142,11 +142,12 @@ export class EdgeOrigin implements ObjectOrigin {
     return parseListObjectsV2(new TextDecoder().decode(response.body));
   }
 
-  async getSmall(bucket: string, key: string): Promise<Uint8Array | undefined> {
-    const response = await this.send("GET", this.url(bucket, key));
+  async getSmall(bucket: string, key: string, knownEtag?: string): Promise<SmallObject | "unchanged" | undefined> {
+    const response = await this.send("GET", this.url(bucket, key), knownEtag ? { "if-none-match": `"${knownEtag}"` } : {});
+    if (response.status === 304) return "unchanged";
     if (response.status === 404) return undefined;
     if (response.status !== 200) throw this.refused(response, `GET ${bucket}/${key}`);
-    return response.body;
+    return { bytes: response.body, etag: unquote(header(response.headers, "etag") ?? "") };
   }
 
   async close(): Promise<void> {

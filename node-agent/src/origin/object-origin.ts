@@ -14,6 +14,12 @@ export interface ObjectInfo {
   metadata: Record<string, string>;
 }
 
+export interface SmallObject {
+  bytes: Uint8Array;
+  /** ETag without quotes. */
+  etag: string;
+}
+
 export interface ListParams {
   prefix: string;
   delimiter: string;
@@ -31,8 +37,11 @@ export interface ObjectOrigin {
   /** Exactly [offset, offset + length) of the version with this ETag; OriginChangedError if it is gone. */
   readRange(bucket: string, key: string, etag: string, offset: number, length: number): Promise<Uint8Array>;
   list(bucket: string, params: ListParams): Promise<ListResult>;
-  /** A whole small object (manifests), or undefined when absent. */
-  getSmall(bucket: string, key: string): Promise<Uint8Array | undefined>;
+  /**
+   * A whole small object (manifests) with its ETag, or undefined when absent. With
+   * `knownEtag`, "unchanged" when the origin still has that version (no body sent).
+   */
+  getSmall(bucket: string, key: string, knownEtag?: string): Promise<SmallObject | "unchanged" | undefined>;
 }
 
 export class OriginError extends Error {

@@ -6,7 +6,7 @@
 import type { AsyncLocalStorage } from "node:async_hooks";
 import type { ListResult } from "../../../s3/listing-xml.ts";
 import type { Logger } from "../log.ts";
-import type { ListParams, ObjectInfo, ObjectOrigin } from "../origin/object-origin.ts";
+import type { ListParams, ObjectInfo, ObjectOrigin, SmallObject } from "../origin/object-origin.ts";
 import type { Membership } from "./membership.ts";
 import type { PeerClient } from "./peer-client.ts";
 import { PeerCorruptError } from "./pool-errors.ts";
@@ -62,8 +62,8 @@ export class PoolOrigin implements ObjectOrigin {
     return this.o.edge.list(bucket, params);
   }
 
-  getSmall(bucket: string, key: string): Promise<Uint8Array | undefined> {
-    return this.o.edge.getSmall(bucket, key);
+  getSmall(bucket: string, key: string, knownEtag?: string): Promise<SmallObject | "unchanged" | undefined> {
+    return this.o.edge.getSmall(bucket, key, knownEtag);
   }
 
   private suspect(id: string): boolean {
