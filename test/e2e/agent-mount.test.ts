@@ -64,6 +64,8 @@ describe("POSIX view", () => {
       expect(statSync(viaMount).size).toBe(statSync(first).size);
       expect(readFileSync(viaMount).equals(readFileSync(first))).toBe(true);
       expect(() => writeFileSync(join(dir, "new.bin"), "x")).toThrow(/EROFS|read-only/);
+      expect(() => writeFileSync(viaMount, "x")).toThrow(/EROFS|read-only/);
+      expect(readFileSync(viaMount).equals(readFileSync(first))).toBe(true);
       expect(existsSync(join(dir, "missing.hdf5"))).toBe(false);
 
       const [throughMount, local] = await Promise.all([runOk(SYSTEM_PYTHON, ["-c", H5_READ, join(dir, basename(sampleFiles[1] ?? ""))]), runOk(SYSTEM_PYTHON, ["-c", H5_READ, sampleFiles[1] ?? ""])]);

@@ -58,6 +58,13 @@ export class ObjectReader {
   private readonly origin: ObjectOrigin;
   private readonly logger: Logger;
   private readonly fills = new Singleflight<Uint8Array>();
+  /**
+   * Blocks fetched from the origin whose cache write has not finished yet. Without this, a
+   * read (or read-ahead) arriving in that window misses both the fill (done) and the cache
+   * (not yet written) and fetches the block again: measured 1.5× origin bytes on a cold
+   * sequential read through the mount.
+   */
+  private readonly landing = new Map<string, Uint8Array>();
   private readonly fillSlots: Semaphore;
   private readonly windowBlocks: number;
   private readonly readAheadBlocks: number;
@@ -105,13 +112,19 @@ export class ObjectReader {
       this.stats.cacheFaults++;
       this.logger.warn("cache read fault", { bucket: info.bucket, key: info.key, index, error: error.message });
     }
+    const fillKey = `${info.bucket}\n${info.key}\n${info.etag}\n${index}`;
+    const landed = this.landing.get(fillKey);
+    if (landed) {
+      this.stats.coalescedMisses++;
+      return owned(landed);
+    }
     this.stats.blockMisses++;
-    const { promise, joined } = this.fills.run(`${info.bucket}\n${info.key}\n${info.etag}\n${index}`, () => this.fill(info, index));
+    const { promise, joined } = this.fills.run(fillKey, () => this.fill(info, index, fillKey));
     if (joined) this.stats.coalescedMisses++;
     return owned(await promise);
   }
 
-  private async fill(info: ObjectInfo, index: number): Promise<Uint8Array> {
+  private async fill(info: ObjectInfo, index: number, fillKey: string): Promise<Uint8Array> {
     const release = await this.fillSlots.acquire();
     let data: Uint8Array;
     try {
@@ -122,9 +135,13 @@ export class ObjectReader {
     }
     this.stats.bytesFromOrigin += data.length;
     if (index === 0 && data.length === info.size) this.verifyWhole(info, crc32c(Buffer.from(data.buffer, data.byteOffset, data.length)));
-    this.cache.put(this.blockId(info, index), data).catch((error: unknown) => {
-      this.logger.warn("cache write failed", { bucket: info.bucket, key: info.key, index, error: error instanceof Error ? error.message : String(error) });
-    });
+    this.landing.set(fillKey, data);
+    this.cache
+      .put(this.blockId(info, index), data)
+      .catch((error: unknown) => {
+        this.logger.warn("cache write failed", { bucket: info.bucket, key: info.key, index, error: error instanceof Error ? error.message : String(error) });
+      })
+      .finally(() => this.landing.delete(fillKey));
     return data;
   }
 
@@ -197,7 +214,7 @@ export class ObjectReader {
   private readAhead(info: ObjectInfo, from: number): void {
     const count = this.blockCount(info);
     for (let i = from; i < Math.min(count, from + this.readAheadBlocks); i++) {
-      if (this.cache.has(this.blockId(info, i))) continue;
+      if (this.cache.has(this.blockId(info, i)) || this.landing.has(`${info.bucket}\n${info.key}\n${info.etag}\n${i}`)) continue;
       this.stats.readAheadBlocks++;
       this.block(info, i).then((b) => b.release(), () => undefined); // best effort: a real read retries and reports
     }
