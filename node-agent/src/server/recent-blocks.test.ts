@@ -85,3 +85,41 @@ test("a block evicted from the LRU while copies still use it keeps its bytes unt
   recent.clear();
   await cache.close();
 });
+
+test("a cold sequential read with read-ahead fetches each block from the origin once, even when cache writes lag", async () => {
+  const object = randomBytes(8 * BLOCK + 99);
+  const info: ObjectInfo = { bucket: "datasets", key: "seq.bin", size: object.length, etag: "e1", lastModified: new Date(0), contentType: "application/octet-stream", metadata: {} };
+  const reads: number[] = [];
+  const origin: ObjectOrigin = {
+    listBuckets: async () => ["datasets"],
+    head: async () => info,
+    revalidate: async () => "unchanged",
+    readRange: async (_b, _k, _e, offset, length) => {
+      reads.push(offset);
+      return Uint8Array.from(object.subarray(offset, offset + length));
+    },
+    list: async () => { throw new Error("not listed in this test"); },
+    getSmall: async () => undefined,
+  };
+  const disk = await DiskBlockCache.open({ dir: await dirs.make(), blockSizeBytes: BLOCK, quotaBytes: 1 << 30, minFreeRatio: 0 });
+  // A slow disk: each write lands 50 ms after the fill, so later reads and read-aheads
+  // arrive while the block is neither in flight nor on disk.
+  const cache = Object.assign(Object.create(disk) as DiskBlockCache, {
+    put: async (id: Parameters<DiskBlockCache["put"]>[0], data: Uint8Array) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return disk.put(id, data);
+    },
+  });
+  const logger = createLogger({ component: "test", level: "error", write: () => undefined });
+  const reader = new ObjectReader({ cache, origin, logger, readAheadBlocks: 2, windowBlocks: 1 });
+  const recent = new RecentBlocks({ reader, maxBlocks: 1 });
+  const into = Buffer.alloc(object.length);
+  // The kernel's way: 16 KiB requests, one after another.
+  for (let at = 0; at < object.length; at += 16_384) await recent.copy(info, at, Math.min(16_384, object.length - at), into.subarray(at));
+  expect(into.equals(object)).toBe(true);
+  expect(reads.sort((a, b) => a - b)).toEqual(Array.from({ length: 9 }, (_, i) => i * BLOCK));
+  expect(reader.stats.bytesFromOrigin).toBe(object.length);
+  recent.clear();
+  await new Promise((r) => setTimeout(r, 100));
+  await disk.close();
+});
