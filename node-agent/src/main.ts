@@ -27,7 +27,8 @@ export interface MountedView {
 }
 
 /** Optional POSIX view: loaded only when --mount is given (it needs libfuse). */
-export type MountFactory = (input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger }) => Promise<MountedView>;
+/** `metadataTtl`: how long metadata is trusted; "indefinite" means objects never change under their keys. */
+export type MountFactory = (input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger; metadataTtl: number | "indefinite" }) => Promise<MountedView>;
 
 export async function startAgent(config: AgentConfig, options: { mount?: MountFactory } = {}): Promise<RunningAgent> {
   const logger = createLogger({ component: "agent", level: config.logLevel });
@@ -120,7 +121,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
   }
 
   let view: MountedView | undefined;
-  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger });
+  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl });
 
   const resumed = await warm.resume();
   if (resumed.length) logger.info("refilling remembered warms", { jobs: resumed.map((j) => `${j.bucket}/${j.prefix}`) });

@@ -16,14 +16,15 @@ const scratch = mkdtempSync(join(tmpdir(), "ferry-mount-"));
 const mountPoint = join(scratch, "mnt");
 let edge: LocalEdge;
 let nodeKey: TestKey;
+let writer: S3Client;
 let sampleFiles: string[] = [];
 
 function mounted(path: string): boolean {
   return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
 }
 
-async function startMountedAgent(): Promise<AgentProcess> {
-  return startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "cache"), args: ["--mount", mountPoint, "--block-size", "256KiB"] });
+async function startMountedAgent(extraArgs: string[] = []): Promise<AgentProcess> {
+  return startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "cache"), args: ["--mount", mountPoint, "--block-size", "256KiB", ...extraArgs] });
 }
 
 const H5_READ = `
@@ -38,7 +39,7 @@ beforeAll(async () => {
   edge = await startLocalEdge();
   const admin = await edge.createKey(["all:datasets"]);
   nodeKey = await edge.createKey(["read,list:datasets"], { name: "node" });
-  const writer = new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: admin });
+  writer = new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: admin });
   const sample = await writeTrajectoryDataset({ outDir: join(scratch, "sample"), episodes: 3, frames: 12 });
   sampleFiles = sample.files.map((f) => f.path);
   for (const file of sampleFiles) await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: `robots/${basename(file)}`, Body: readFileSync(file) }));
@@ -82,6 +83,41 @@ describe("POSIX view", () => {
     } finally {
       const code = await agent.stop();
       expect(code, agent.output().slice(-3000)).toBe(0);
+    }
+    expect(mounted(mountPoint)).toBe(false);
+  }, 120_000);
+
+  it("serves a same-size rewrite in R2 through the mount once the metadata TTL has passed", async () => {
+    const agent = await startMountedAgent(["--metadata-ttl", "1"]);
+    try {
+      const key = "robots/rewritten.bin";
+      const path = join(mountPoint, "datasets", key);
+      await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: key, Body: Buffer.alloc(300_000, 0x41) }));
+      expect(readFileSync(path).equals(Buffer.alloc(300_000, 0x41))).toBe(true);
+      await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: key, Body: Buffer.alloc(300_000, 0x42) }));
+      // Past the agent's TTL and the kernel's attribute timeout, a new open sees the new version, never a mix.
+      let seen = Buffer.alloc(0);
+      for (let i = 0; i < 40 && !seen.equals(Buffer.alloc(300_000, 0x42)); i++) {
+        await new Promise((r) => setTimeout(r, 2000));
+        seen = readFileSync(path);
+        expect(seen.equals(Buffer.alloc(300_000, 0x41)) || seen.equals(Buffer.alloc(300_000, 0x42))).toBe(true);
+      }
+      expect(seen.equals(Buffer.alloc(300_000, 0x42))).toBe(true);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 150_000);
+
+  it("with --metadata-ttl indefinite (zero-message opens) reads every file byte-exact, many times over", async () => {
+    const agent = await startMountedAgent(["--metadata-ttl", "indefinite"]);
+    try {
+      const dir = join(mountPoint, "datasets", "robots");
+      for (let round = 0; round < 3; round++) {
+        for (const file of sampleFiles) expect(readFileSync(join(dir, basename(file))).equals(readFileSync(file))).toBe(true);
+      }
+      expect(() => writeFileSync(join(dir, basename(sampleFiles[0] ?? "")), "x")).toThrow(/EROFS|read-only/);
+    } finally {
+      expect(await agent.stop()).toBe(0);
     }
     expect(mounted(mountPoint)).toBe(false);
   }, 120_000);
