@@ -11,6 +11,7 @@ const USAGE = `usage: ferry agent --edge URL --cache-dir DIR [--cache-size 500Gi
                    [--block-size 4MiB] [--local-key ID:SECRET] [--config agent.json]
                    [--cluster NAME | --peers HOST:PORT,…] [--peer-listen HOST:PORT]
                    [--peer-advertise HOST:PORT] [--heartbeat 3s] [--peer-timeout 10s]
+                   [--near-cache 10%|SIZE] [--replicas 1] [--handoff] [--handoff-deadline 30s]
 The node's key comes from FERRY_ACCESS_KEY_ID / FERRY_SECRET_ACCESS_KEY; with --peers,
 the shared peer secret from FERRY_CLUSTER_SECRET.`;
 
@@ -34,7 +35,8 @@ function readConfigFile(path: string | undefined): RawSettings {
 }
 
 export async function run(argv: string[]): Promise<void> {
-  const options: Record<string, { type: "string" | "boolean" }> = Object.fromEntries(FLAG_SETTINGS.map((n) => [n, { type: "string" as const }]));
+  // --handoff is a switch on the command line (a true/false string in env and file).
+  const options: Record<string, { type: "string" | "boolean" }> = Object.fromEntries(FLAG_SETTINGS.map((n) => [n, { type: n === "handoff" ? ("boolean" as const) : ("string" as const) }]));
   const { values } = parseArgs({ args: argv, options: { ...options, config: { type: "string" }, help: { type: "boolean" } }, strict: true });
   const given = values as Record<string, string | boolean | undefined>;
   if (given["help"]) {
@@ -45,6 +47,7 @@ export async function run(argv: string[]): Promise<void> {
   for (const name of FLAG_SETTINGS) {
     const value = given[name];
     if (typeof value === "string") flags[name] = value;
+    else if (value === true) flags[name] = "true";
   }
   let config;
   try {

@@ -1,22 +1,23 @@
 // `ferry warm s3://bucket/prefix [--pin] [--agent URL] [--json]`: starts a warm job on the
 // agent and follows it: a progress bar on a TTY, JSON lines otherwise. Exits non-zero if
 // any object failed. `--cluster NAME` spreads the warm over the pool (each block loaded by
-// its owner, fetched from R2 once), followed from the local agent.
+// its owner, fetched from R2 once, and by the next owners too when the agents run with
+// --replicas N), followed from the local agent; with --pin every owner pins the prefix.
 import { parseArgs } from "node:util";
 import type { WarmProgress } from "../node-agent/src/warm/warm-jobs.ts";
 import { agentJson, agentUrl, formatBytes } from "./agent-client.ts";
 import { CliError, UsageError } from "./cli-error.ts";
 import type { PoolWarmJob } from "../node-agent/src/pool/pool.ts";
 
-async function clusterWarm(base: URL, cluster: string, bucket: string, prefix: string, json: boolean): Promise<void> {
+async function clusterWarm(base: URL, cluster: string, bucket: string, prefix: string, pin: boolean, json: boolean): Promise<void> {
   const status = (await agentJson(base, "/_ferry/status")) as { pool?: { cluster: string | null } };
   // A static pool (--peers) has no name: any --cluster selects it.
   if (!status.pool || (status.pool.cluster !== null && status.pool.cluster !== cluster)) {
     throw new CliError(`the agent at ${base.origin} is not in cluster ${cluster} (it is in ${status.pool?.cluster ?? "no pool"})`);
   }
-  let job = (await agentJson(base, "/_ferry/pool/warm", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ bucket, prefix }) })) as PoolWarmJob;
+  let job = (await agentJson(base, "/_ferry/pool/warm", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ bucket, prefix, pin }) })) as PoolWarmJob;
   for (;;) {
-    const line = { state: job.state, files: job.objectsDone, filesTotal: job.objectsTotal, blocks: job.blocksDone, bytes: job.bytesDone, byMember: job.blocksByMember, fallbackBlocks: job.fallbackBlocks };
+    const line = { state: job.state, files: job.objectsDone, filesTotal: job.objectsTotal, blocks: job.blocksDone, bytes: job.bytesDone, replicas: job.replicas, pinned: job.pin, byMember: job.blocksByMember, fallbackBlocks: job.fallbackBlocks };
     process.stdout.write((json ? JSON.stringify(line) : `${job.state} ${job.objectsDone}/${job.objectsTotal} files, ${formatBytes(job.bytesDone)}, blocks by member ${JSON.stringify(job.blocksByMember)}`) + "\n");
     if (job.state !== "running") break;
     await new Promise((r) => setTimeout(r, 500));
@@ -38,8 +39,7 @@ export async function run(argv: string[]): Promise<void> {
   if (!m?.[1]) throw new UsageError("usage: ferry warm s3://BUCKET/PREFIX [--pin] [--cluster NAME] [--agent URL] [--json]");
   const base = agentUrl(values.agent);
   if (values.cluster) {
-    if (values.pin) throw new UsageError("--pin is not supported with --cluster yet");
-    return clusterWarm(base, values.cluster, m[1], m[2] ?? "", values.json);
+    return clusterWarm(base, values.cluster, m[1], m[2] ?? "", values.pin, values.json);
   }
   const started = Date.now();
   let job = (await agentJson(base, "/_ferry/warm", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ bucket: m[1], prefix: m[2] ?? "", pin: values.pin }) })) as WarmProgress;

@@ -37,6 +37,13 @@ export interface PoolConfig {
   peerTimeoutMs: number;
   /** Static mode only: the shared secret peers sign with (FERRY_CLUSTER_SECRET). */
   clusterSecret?: string;
+  /** Bytes of blocks owned by other members this node may keep as local copies (--near-cache). */
+  nearCacheBytes: number;
+  /** Owners per block for warmed or pinned data (--replicas). */
+  replicas: number;
+  /** On SIGTERM, copy pinned blocks to their next owners (--handoff) within handoffDeadlineMs. */
+  handoff: boolean;
+  handoffDeadlineMs: number;
 }
 
 export class ConfigError extends Error {
@@ -65,6 +72,10 @@ const SETTINGS = {
   "peer-advertise": { flag: "--peer-advertise", env: "FERRY_PEER_ADVERTISE" },
   heartbeat: { flag: "--heartbeat", env: "FERRY_HEARTBEAT" },
   "peer-timeout": { flag: "--peer-timeout", env: "FERRY_PEER_TIMEOUT" },
+  "near-cache": { flag: "--near-cache", env: "FERRY_NEAR_CACHE" },
+  replicas: { flag: "--replicas", env: "FERRY_REPLICAS" },
+  handoff: { flag: "--handoff", env: "FERRY_HANDOFF" },
+  "handoff-deadline": { flag: "--handoff-deadline", env: "FERRY_HANDOFF_DEADLINE" },
   "cluster-secret": { flag: "(env only)", env: "FERRY_CLUSTER_SECRET" },
   "access-key-id": { flag: "(env only)", env: "FERRY_ACCESS_KEY_ID" },
   "secret-access-key": { flag: "(env only)", env: "FERRY_SECRET_ACCESS_KEY" },
@@ -105,7 +116,26 @@ function parseMillis(text: string, name: SettingName, minMs: number, maxMs: numb
 }
 
 /** The pool settings, or undefined when neither --cluster nor --peers is given. */
-function resolvePool(get: (name: SettingName) => string | undefined): PoolConfig | undefined {
+/** `--near-cache`: a size, or a percentage of the cache size (default 10%). */
+function parseNearCache(text: string, cacheSizeBytes: number): number {
+  const percent = /^(\d+(?:\.\d+)?)%$/.exec(text.trim());
+  if (percent) {
+    if (Number(percent[1]) > 100) throw new ConfigError(`${where("near-cache")} must be at most 100%, got "${text}"`);
+    return Math.floor((cacheSizeBytes * Number(percent[1])) / 100);
+  }
+  const bytes = parseBytes(text, "near-cache");
+  if (bytes > cacheSizeBytes) throw new ConfigError(`${where("near-cache")} (${text}) cannot exceed the cache size`);
+  return bytes;
+}
+
+function parseSwitch(text: string | undefined, name: SettingName): boolean {
+  if (text === undefined || text === "" ) return false;
+  if (/^(1|true|yes|on)$/i.test(text)) return true;
+  if (/^(0|false|no|off)$/i.test(text)) return false;
+  throw new ConfigError(`${where(name)} must be true or false, got "${text}"`);
+}
+
+function resolvePool(get: (name: SettingName) => string | undefined, cacheSizeBytes: number): PoolConfig | undefined {
   const cluster = get("cluster");
   const peersText = get("peers");
   if (!cluster && !peersText) return undefined;
@@ -130,6 +160,10 @@ function resolvePool(get: (name: SettingName) => string | undefined): PoolConfig
     heartbeatMs: parseMillis(get("heartbeat") ?? "3s", "heartbeat", 200, 60_000),
     peerTimeoutMs: parseMillis(get("peer-timeout") ?? "10s", "peer-timeout", 100, 120_000),
     ...(peers && clusterSecret ? { clusterSecret } : {}),
+    nearCacheBytes: parseNearCache(get("near-cache") ?? "10%", cacheSizeBytes),
+    replicas: parseInteger(get("replicas") ?? "1", "replicas", 1, 8),
+    handoff: parseSwitch(get("handoff"), "handoff"),
+    handoffDeadlineMs: parseMillis(get("handoff-deadline") ?? "30s", "handoff-deadline", 100, 600_000),
   };
 }
 
@@ -170,12 +204,13 @@ export function resolveConfig(sources: { flags: RawSettings; env: NodeJS.Process
   if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new ConfigError(`${where("log-level")} must be debug, info, warn or error`);
   const localKey = get("local-key");
   const mount = get("mount");
-  const pool = resolvePool(get);
+  const cacheSizeBytes = parseBytes(get("cache-size") ?? "500GiB", "cache-size");
+  const pool = resolvePool(get, cacheSizeBytes);
   return Object.freeze({
     edge,
     credentials: { accessKeyId: required("access-key-id"), secretAccessKey: required("secret-access-key") },
     cacheDir: required("cache-dir"),
-    cacheSizeBytes: parseBytes(get("cache-size") ?? "500GiB", "cache-size"),
+    cacheSizeBytes,
     minFreeRatio: Number(minFree[1]) / 100,
     listen: { host: listen[1].replace(/^\[(.*)\]$/, "$1"), port: Number(listen[2]) },
     ...(mount ? { mount } : {}),

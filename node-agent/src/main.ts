@@ -52,6 +52,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
         blockSizeBytes: config.blockSizeBytes,
         capacityBytes: config.cacheSizeBytes,
         logger,
+        cache,
         figures: () => {
           const c = cache.stats();
           const r = reader?.stats;
@@ -69,7 +70,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       cache.dropObject(bucket, key).catch((error: unknown) => logger.warn("dropping old blocks failed", { bucket, key, error: String(error) }));
     },
   });
-  reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks });
+  reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks, ...(pool ? { placement: pool.placement } : {}) });
   const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger });
   const started = Date.now();
   const status = () => {

@@ -56,6 +56,8 @@ export interface BlockCache {
   pin(bucket: string, prefix: string): Promise<void>;
   unpin(bucket: string, prefix: string): Promise<void>;
   pins(): Array<{ bucket: string; prefix: string }>;
+  /** Drops one block unless it is pinned (a bounded near-cache copy making room); true if it was dropped. */
+  remove(id: BlockId): Promise<boolean>;
   /** Drops every block of every version of one object (e.g. after its ETag changed). */
   dropObject(bucket: string, key: string): Promise<void>;
   stats(): BlockCacheStats;

@@ -196,6 +196,11 @@ export class BlockIndex {
     return s;
   }
 
+  /** Whether the block in this slot belongs to a pinned object. */
+  isPinned(slot: number): boolean {
+    return (((this.oFlags[this.bObj[slot] ?? 0] ?? 0) & PINNED) !== 0);
+  }
+
   remove(slot: number): void {
     const o = this.bObj[slot] ?? NONE;
     if (o === NONE) return;

@@ -248,6 +248,15 @@ export class DiskBlockCache implements BlockCache {
     return this.pinStore.pins();
   }
 
+  async remove(id: BlockId): Promise<boolean> {
+    this.assertOpen();
+    const h = this.hashesOf(id);
+    const slot = this.index.find(h.verHi, h.verLo, id.index);
+    if (slot === NONE || this.index.isPinned(slot)) return false;
+    await this.discard(this.index.nameOf(slot));
+    return true;
+  }
+
   async dropObject(bucket: string, key: string): Promise<void> {
     this.assertOpen();
     const h = blockHashes(bucket, key, "");

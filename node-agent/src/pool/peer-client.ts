@@ -11,6 +11,21 @@ import { PeerCorruptError, PeerUnavailableError } from "./pool-errors.ts";
 export const CRC32C_HEADER = "x-amz-checksum-crc32c";
 /** Asks the owner to load the block into its cache and answer 204 with no body. */
 export const WARM_HEADER = "x-ferry-warm";
+/** With a warm: the peer to copy the block from (a leaving node handing its blocks off). */
+export const WARM_FROM_HEADER = "x-ferry-warm-from";
+/** With a warm: pin this prefix of the bucket (URI-encoded) before loading. */
+export const PIN_HEADER = "x-ferry-pin";
+
+/**
+ * How the peer loads a warmed block: "owner" fetches it from the edge (it owns it),
+ * "replica" reads it through the pool (the owner already has it), "handoff" copies it
+ * from `from` first.
+ */
+export interface WarmOptions {
+  mode: "owner" | "replica" | "handoff";
+  from?: string;
+  pinPrefix?: string;
+}
 
 /** CRC32C of a block in the base64 big-endian form of the S3 checksum headers. */
 export function blockCrc32c(data: Uint8Array): string {
@@ -54,8 +69,11 @@ export class PeerClient {
   }
 
   /** Has the owner load the block into its own cache (no bytes travel back). */
-  async warmBlock(peer: string, credential: Credentials, block: BlockRequest): Promise<void> {
-    const { url, headers } = await this.signed(peer, credential, block, { [WARM_HEADER]: "1" });
+  async warmBlock(peer: string, credential: Credentials, block: BlockRequest, options: WarmOptions = { mode: "owner" }): Promise<void> {
+    const extra: Record<string, string> = { [WARM_HEADER]: options.mode === "owner" ? "1" : options.mode };
+    if (options.from) extra[WARM_FROM_HEADER] = options.from;
+    if (options.pinPrefix !== undefined) extra[PIN_HEADER] = encodeURIComponent(options.pinPrefix);
+    const { url, headers } = await this.signed(peer, credential, block, extra);
     let status: number;
     try {
       const response = await request(url, { method: "GET", headers, dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.timeoutMs) });

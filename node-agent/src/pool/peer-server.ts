@@ -13,7 +13,8 @@ import type { Logger } from "../log.ts";
 import type { ObjectInfo } from "../origin/object-origin.ts";
 import type { LentBlock } from "./pool.ts";
 import type { Membership } from "./membership.ts";
-import { blockCrc32c, CRC32C_HEADER, WARM_HEADER } from "./peer-client.ts";
+import { blockCrc32c, CRC32C_HEADER, PIN_HEADER, WARM_FROM_HEADER, WARM_HEADER } from "./peer-client.ts";
+import type { WarmRequest } from "./placement.ts";
 import type { PoolStats } from "./pool-stats.ts";
 import { blockKeyOf } from "./rendezvous.ts";
 
@@ -30,6 +31,29 @@ export interface PeerServerOptions {
   logger: Logger;
   /** True once this node is leaving: health answers 503 so static peers drop it. */
   leaving: () => boolean;
+  /** Marks loads a warm or handoff asked for (replicas read through the pool, handoffs copy from the sender). */
+  warming: AsyncLocalStorage<WarmRequest>;
+  /** Pins a prefix in this node's cache (a cluster warm with --pin). */
+  pin: (bucket: string, prefix: string) => Promise<void>;
+}
+
+/** First pins of a prefix in progress: one walk of the cache per prefix, however many warms arrive at once. */
+const pinning = new Map<string, Promise<void>>();
+
+async function pinOnce(options: PeerServerOptions, bucket: string, prefix: string): Promise<void> {
+  const k = `${bucket}\n${prefix}`;
+  let p = pinning.get(k);
+  if (!p) {
+    p = options.pin(bucket, prefix);
+    pinning.set(k, p);
+    p.catch(() => pinning.delete(k));
+  }
+  await p;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
 }
 
 /** What a peer is told: S3 errors as they are, anything else a retryable 503. */
@@ -84,10 +108,29 @@ async function serve(req: IncomingMessage, res: ServerResponse, options: PeerSer
   if (range?.kind !== "first" || offset % bs !== 0 || offset >= info.size || range.last !== offset + length - 1) {
     throw new S3Error("InvalidRange", `Peers serve whole blocks of ${bs} bytes`);
   }
-  const lease = await options.servingPeer.run(true, () => options.block(info, index));
-  if (req.headers[WARM_HEADER] === "1") {
+  const warm = header(req, WARM_HEADER);
+  if (warm !== undefined && warm !== "1" && warm !== "replica" && warm !== "handoff") throw new S3Error("InvalidArgument", `unknown ${WARM_HEADER}: ${warm}`);
+  const pinText = header(req, PIN_HEADER);
+  if (warm && pinText !== undefined) {
+    let prefix: string;
+    try {
+      prefix = decodeURIComponent(pinText);
+    } catch {
+      throw new S3Error("InvalidArgument", `${PIN_HEADER} is not URI-encoded`);
+    }
+    if (!key.startsWith(prefix)) throw new S3Error("InvalidArgument", `${PIN_HEADER} does not cover the key`);
+    await pinOnce(options, bucket, prefix);
+  }
+  const from = header(req, WARM_FROM_HEADER);
+  const lease =
+    warm === "replica" || warm === "handoff"
+      ? await options.warming.run(warm === "handoff" && from ? { from } : {}, () => options.block(info, index))
+      : await options.servingPeer.run(true, () => options.block(info, index));
+  if (warm) {
     lease.release();
-    options.stats.ownedRead(blockKeyOf(bucket, key, info.etag, index), length);
+    // Distinct bytes are counted once per block, by its first owner: replicas are copies.
+    if (warm === "1") options.stats.ownedRead(blockKeyOf(bucket, key, info.etag, index), length);
+    else if (warm === "replica") options.stats.replicaBlocks++;
     res.statusCode = 204;
     res.end();
     return;

@@ -12,8 +12,15 @@ describe("pool config", () => {
   });
 
   it("parses a cluster member with defaults", () => {
-    expect(resolve({ cluster: "gpu-a", "peer-listen": "10.0.0.5:8789" }).pool).toEqual({ cluster: "gpu-a", listen: { host: "10.0.0.5", port: 8789 }, advertise: "10.0.0.5:8789", heartbeatMs: 3000, peerTimeoutMs: 10000 });
+    expect(resolve({ cluster: "gpu-a", "peer-listen": "10.0.0.5:8789" }).pool).toEqual({ cluster: "gpu-a", listen: { host: "10.0.0.5", port: 8789 }, advertise: "10.0.0.5:8789", heartbeatMs: 3000, peerTimeoutMs: 10000, nearCacheBytes: 50 * 2 ** 30, replicas: 1, handoff: false, handoffDeadlineMs: 30_000 });
     expect(resolve({ cluster: "gpu", "peer-listen": "0.0.0.0:8789", "peer-advertise": "node7:8789", heartbeat: "500ms", "peer-timeout": "2s" }).pool).toMatchObject({ advertise: "node7:8789", heartbeatMs: 500, peerTimeoutMs: 2000 });
+  });
+
+  it("parses --near-cache as a size or a share of the cache, --replicas, --handoff and its deadline", () => {
+    const pool = resolve({ cluster: "gpu", "peer-listen": "a:1", "cache-size": "100GiB", "near-cache": "2GiB", replicas: "2", handoff: "true", "handoff-deadline": "45s" }).pool;
+    expect(pool).toMatchObject({ nearCacheBytes: 2 * 2 ** 30, replicas: 2, handoff: true, handoffDeadlineMs: 45_000 });
+    expect(resolve({ cluster: "gpu", "peer-listen": "a:1", "cache-size": "100GiB", "near-cache": "0" }).pool?.nearCacheBytes).toBe(0);
+    expect(resolve({ cluster: "gpu", "peer-listen": "a:1", "cache-size": "100GiB", "near-cache": "25%" }).pool?.nearCacheBytes).toBe(25 * 2 ** 30);
   });
 
   it("parses a static list that includes this node, with its secret", () => {
@@ -31,6 +38,10 @@ describe("pool config", () => {
       [{ peers: "a:1,b:1", "peer-listen": "a:1" }, {}, /FERRY_CLUSTER_SECRET/],
       [{ peers: "b:1", "peer-listen": "a:1" }, { FERRY_CLUSTER_SECRET: "0123456789abcdef" }, /own address/],
       [{ cluster: "gpu", "peer-listen": "a:1", heartbeat: "1ms" }, {}, /--heartbeat/],
+      [{ cluster: "gpu", "peer-listen": "a:1", "near-cache": "lots" }, {}, /--near-cache/],
+      [{ cluster: "gpu", "peer-listen": "a:1", "cache-size": "1GiB", "near-cache": "2GiB" }, {}, /--near-cache.*cannot exceed/],
+      [{ cluster: "gpu", "peer-listen": "a:1", replicas: "9" }, {}, /--replicas/],
+      [{ cluster: "gpu", "peer-listen": "a:1", handoff: "maybe" }, {}, /--handoff/],
     ];
     for (const [flags, env, message] of cases) {
       expect(() => resolve(flags, env)).toThrow(ConfigError);

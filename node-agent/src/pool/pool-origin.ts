@@ -9,6 +9,7 @@ import type { Logger } from "../log.ts";
 import type { ListParams, ObjectInfo, ObjectOrigin, SmallObject } from "../origin/object-origin.ts";
 import type { Membership } from "./membership.ts";
 import type { PeerClient } from "./peer-client.ts";
+import type { WarmRequest } from "./placement.ts";
 import { PeerCorruptError } from "./pool-errors.ts";
 import type { PoolStats } from "./pool-stats.ts";
 import { blockKeyOf, rankOwners } from "./rendezvous.ts";
@@ -19,6 +20,8 @@ export interface PoolOriginOptions {
   peers: PeerClient;
   blockSizeBytes: number;
   servingPeer: AsyncLocalStorage<true>;
+  /** Set while loading a block a warm or handoff asked for; a handoff names the peer to copy from. */
+  warming: AsyncLocalStorage<WarmRequest>;
   stats: PoolStats;
   logger: Logger;
   /** Peers asked per block before falling back to the edge. Default 2. */
@@ -112,6 +115,19 @@ export class PoolOrigin implements ObjectOrigin {
       return data;
     }
     const credential = this.o.membership.credential();
+    const from = this.o.warming.getStore()?.from;
+    if (from && credential) {
+      // A leaving peer hands this block over: copy it from there, else read it like any miss.
+      try {
+        const data = await this.o.peers.fetchBlock(from, credential, { bucket, key, etag, offset, length });
+        this.o.stats.peerBytes += data.length;
+        this.o.stats.peerBlocks++;
+        this.o.stats.handoffBlocksReceived++;
+        return data;
+      } catch (error) {
+        this.o.logger.warn("handoff copy failed; reading through the pool", { peer: from, bucket, key, index, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
     const ranked = rankOwners(blockKey, this.o.membership.members());
     let failures = 0;
     for (const member of ranked) {

@@ -19,6 +19,11 @@ export class PoolStats {
   peerErrors = 0;
   peerCorrupt = 0;
   refusedPeerRequests = 0;
+  /** Blocks loaded as a second (or later) owner of warmed data (--replicas). */
+  replicaBlocks = 0;
+  /** Blocks a leaving node copied to their next owners (--handoff), and blocks received that way. */
+  handoffBlocksSent = 0;
+  handoffBlocksReceived = 0;
   distinctBytes = 0;
   private readonly owned = new Set<string>();
 

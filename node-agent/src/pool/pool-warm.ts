@@ -1,20 +1,27 @@
 // `ferry warm --cluster`: one agent walks a prefix and has each block's owner load it —
 // itself for its own blocks, a signed warm request (x-ferry-warm) to the owner peer for
-// the rest — so every block is fetched from R2 once, by its owner, and stays only there.
-// A peer that fails is skipped: the block is then read through the pool like any miss.
-// Progress for the whole cluster lives in this one job.
+// the rest — so every block is fetched from R2 once, by its owner. With --replicas N the
+// next N-1 owners then load it too, through the pool (from the first owner, not R2), so a
+// lost node costs no refetch; with --pin every owner pins the prefix. A peer that fails
+// is skipped: the block is then read through the pool like any miss. Progress for the
+// whole cluster lives in this one job.
 import type { ListResult } from "../../../s3/listing-xml.ts";
 import type { Logger } from "../log.ts";
 import type { ListParams, ObjectInfo } from "../origin/object-origin.ts";
 import type { Membership } from "./membership.ts";
 import type { PeerClient } from "./peer-client.ts";
+import type { WarmRequest } from "./placement.ts";
 import type { ReadPath } from "./pool.ts";
+import type { AsyncLocalStorage } from "node:async_hooks";
 import { blockKeyOf, rankOwners } from "./rendezvous.ts";
 
 export interface PoolWarmJob {
   id: string;
   bucket: string;
   prefix: string;
+  pin: boolean;
+  /** Owners each block was loaded on (--replicas). */
+  replicas: number;
   state: "running" | "done" | "failed";
   objectsTotal: number;
   objectsDone: number;
@@ -34,6 +41,12 @@ export interface PoolWarmOptions {
   list: (bucket: string, params: ListParams) => Promise<ListResult>;
   blockSizeBytes: number;
   logger: Logger;
+  /** Owners that load each block (the first from R2, the others from it). Default 1. */
+  replicas?: number;
+  /** Marks loads this node does as a replica, so they keep the block and read it through the pool. */
+  warming: AsyncLocalStorage<WarmRequest>;
+  /** Pins a prefix in this node's own cache. */
+  pin: (bucket: string, prefix: string) => Promise<void>;
   /** Blocks loaded at once. Default 8. */
   concurrency?: number;
 }
@@ -50,8 +63,8 @@ export class PoolWarm {
     return this.jobs.get(id);
   }
 
-  start(bucket: string, prefix: string): PoolWarmJob {
-    const job: PoolWarmJob = { id: crypto.randomUUID(), bucket, prefix, state: "running", objectsTotal: 0, objectsDone: 0, blocksDone: 0, bytesDone: 0, blocksByMember: {}, fallbackBlocks: 0 };
+  start(bucket: string, prefix: string, pin = false): PoolWarmJob {
+    const job: PoolWarmJob = { id: crypto.randomUUID(), bucket, prefix, pin, replicas: Math.max(1, this.o.replicas ?? 1), state: "running", objectsTotal: 0, objectsDone: 0, blocksDone: 0, bytesDone: 0, blocksByMember: {}, fallbackBlocks: 0 };
     this.jobs.set(job.id, job);
     this.run(job).then(
       () => (job.state = "done"),
@@ -67,22 +80,44 @@ export class PoolWarm {
   private async loadBlock(job: PoolWarmJob, info: ObjectInfo, index: number): Promise<void> {
     const offset = index * this.o.blockSizeBytes;
     const length = Math.min(this.o.blockSizeBytes, info.size - offset);
-    const owner = rankOwners(blockKeyOf(info.bucket, info.key, info.etag, index), this.o.membership.members())[0];
+    const owners = rankOwners(blockKeyOf(info.bucket, info.key, info.etag, index), this.o.membership.members()).slice(0, job.replicas);
     const credential = this.o.membership.credential();
-    let by = this.o.membership.selfId;
-    if (owner && owner.id !== this.o.membership.selfId && credential) {
-      try {
-        await this.o.peers.warmBlock(owner.peer, credential, { bucket: info.bucket, key: info.key, etag: info.etag, offset, length });
-        by = owner.id;
-      } catch (error) {
-        job.fallbackBlocks++;
-        this.o.logger.warn("pool warm: owner skipped", { peer: owner.peer, key: info.key, index, error: error instanceof Error ? error.message : String(error) });
+    const block = { bucket: info.bucket, key: info.key, etag: info.etag, offset, length };
+    const pinPrefix = job.pin ? job.prefix : undefined;
+    // The first owner fetches from R2; the others then copy through the pool, which asks the first owner.
+    for (const [rank, owner] of (owners.length ? owners : [undefined]).entries()) {
+      let by = this.o.membership.selfId;
+      if (owner && owner.id !== this.o.membership.selfId && credential) {
+        try {
+          await this.o.peers.warmBlock(owner.peer, credential, block, { mode: rank === 0 ? "owner" : "replica", ...(pinPrefix !== undefined ? { pinPrefix } : {}) });
+          by = owner.id;
+        } catch (error) {
+          job.fallbackBlocks++;
+          this.o.logger.warn("pool warm: owner skipped", { peer: owner.peer, key: info.key, index, error: error instanceof Error ? error.message : String(error) });
+          if (rank > 0) continue; // a missing replica is only a missing copy
+        }
       }
+      if (by === this.o.membership.selfId) {
+        if (job.pin) await this.pinSelf(info.bucket, job.prefix);
+        (await this.o.warming.run({}, () => this.o.readPath.block(info, index))).release();
+      }
+      job.blocksByMember[by] = (job.blocksByMember[by] ?? 0) + 1;
     }
-    if (by === this.o.membership.selfId) (await this.o.readPath.block(info, index)).release();
-    job.blocksByMember[by] = (job.blocksByMember[by] ?? 0) + 1;
     job.blocksDone++;
     job.bytesDone += length;
+  }
+
+  private readonly pinned = new Map<string, Promise<void>>();
+
+  /** Pins a prefix here once per job, however many blocks ask at once. */
+  private pinSelf(bucket: string, prefix: string): Promise<void> {
+    const k = `${bucket}\n${prefix}`;
+    let p = this.pinned.get(k);
+    if (!p) {
+      p = this.o.pin(bucket, prefix);
+      this.pinned.set(k, p);
+    }
+    return p;
   }
 
   private async run(job: PoolWarmJob): Promise<void> {

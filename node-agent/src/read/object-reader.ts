@@ -10,6 +10,7 @@ import { lineageFromMetadata } from "../../../s3/lineage.ts";
 import { CacheFaultError, type BlockCache, type BlockId, type BlockLease } from "../cache/block-cache.ts";
 import type { Logger } from "../log.ts";
 import type { ObjectInfo, ObjectOrigin } from "../origin/object-origin.ts";
+import type { BlockPlacement } from "./block-placement.ts";
 import { Semaphore, Singleflight } from "./singleflight.ts";
 
 export interface ObjectReaderOptions {
@@ -22,6 +23,8 @@ export interface ObjectReaderOptions {
   windowBlocks?: number;
   /** Blocks fetched ahead of a sequential reader. Default 2. */
   readAheadBlocks?: number;
+  /** Which filled blocks to keep (a pool keeps its share plus bounded near copies); default: all. */
+  placement?: BlockPlacement;
 }
 
 export interface ReaderStats {
@@ -68,6 +71,7 @@ export class ObjectReader {
   private readonly fillSlots: Semaphore;
   private readonly windowBlocks: number;
   private readonly readAheadBlocks: number;
+  private readonly placement: BlockPlacement | undefined;
   /** Where the last read of each object version ended, to spot sequential readers. */
   private readonly lastEnd = new Map<string, number>();
 
@@ -78,6 +82,7 @@ export class ObjectReader {
     this.fillSlots = new Semaphore(options.fillConcurrency ?? 16);
     this.windowBlocks = Math.max(1, options.windowBlocks ?? 4);
     this.readAheadBlocks = Math.max(0, options.readAheadBlocks ?? 2);
+    this.placement = options.placement;
   }
 
   get blockSizeBytes(): number {
@@ -104,6 +109,7 @@ export class ObjectReader {
       if (cached) {
         this.stats.blockHits++;
         this.stats.bytesFromCache += cached.data.length;
+        this.placement?.touchNear(id);
         return cached;
       }
     } catch (error) {
@@ -135,9 +141,17 @@ export class ObjectReader {
     }
     this.stats.bytesFromOrigin += data.length;
     if (index === 0 && data.length === info.size) this.verifyWhole(info, crc32c(Buffer.from(data.buffer, data.byteOffset, data.length)));
+    const id = this.blockId(info, index);
+    const placement = this.placement?.placeOf(id) ?? "own";
+    if (placement === "pass") return data;
     this.landing.set(fillKey, data);
     this.cache
-      .put(this.blockId(info, index), data)
+      .put(id, data)
+      .then(() => {
+        if (placement !== "near") return;
+        // Dropped near copies are best effort: a pinned one stays, a failed unlink is retried by eviction.
+        for (const old of this.placement?.admitNear(id, data.length) ?? []) void this.cache.remove(old).catch(() => false);
+      })
       .catch((error: unknown) => {
         this.logger.warn("cache write failed", { bucket: info.bucket, key: info.key, index, error: error instanceof Error ? error.message : String(error) });
       })
@@ -214,6 +228,8 @@ export class ObjectReader {
   private readAhead(info: ObjectInfo, from: number): void {
     const count = this.blockCount(info);
     for (let i = from; i < Math.min(count, from + this.readAheadBlocks); i++) {
+      // A block this node would not keep is not worth fetching before it is asked for.
+      if (this.placement?.placeOf(this.blockId(info, i)) === "pass") continue;
       if (this.cache.has(this.blockId(info, i)) || this.landing.has(`${info.bucket}\n${info.key}\n${info.etag}\n${i}`)) continue;
       this.stats.readAheadBlocks++;
       this.block(info, i).then((b) => b.release(), () => undefined); // best effort: a real read retries and reports

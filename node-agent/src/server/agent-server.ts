@@ -11,7 +11,7 @@ export interface AgentServerOptions {
   warm: WarmJobs;
   status: () => Record<string, unknown>;
   /** Cluster warms when the agent is in a pool (`ferry warm --cluster`). */
-  poolWarm?: () => { start(bucket: string, prefix: string): unknown; get(id: string): unknown } | undefined;
+  poolWarm?: () => { start(bucket: string, prefix: string, pin: boolean): unknown; get(id: string): unknown } | undefined;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -72,12 +72,12 @@ async function poolWarm(req: IncomingMessage, res: ServerResponse, path: string,
     try {
       body = (await readJson(req)) as Record<string, unknown>;
     } catch {
-      return json(res, 400, { error: { code: "InvalidJSON", message: "the body must be JSON: {bucket, prefix}" } });
+      return json(res, 400, { error: { code: "InvalidJSON", message: "the body must be JSON: {bucket, prefix, pin}" } });
     }
-    if (typeof body["bucket"] !== "string" || !body["bucket"] || (body["prefix"] !== undefined && typeof body["prefix"] !== "string")) {
-      return json(res, 400, { error: { code: "InvalidInput", message: "bucket (string) is required; prefix must be a string" } });
+    if (typeof body["bucket"] !== "string" || !body["bucket"] || (body["prefix"] !== undefined && typeof body["prefix"] !== "string") || (body["pin"] !== undefined && typeof body["pin"] !== "boolean")) {
+      return json(res, 400, { error: { code: "InvalidInput", message: "bucket (string) is required; prefix must be a string; pin a boolean" } });
     }
-    return json(res, 202, warm.start(body["bucket"], typeof body["prefix"] === "string" ? body["prefix"] : ""));
+    return json(res, 202, warm.start(body["bucket"], typeof body["prefix"] === "string" ? body["prefix"] : "", body["pin"] === true));
   }
   const id = /^\/_ferry\/pool\/warm\/([\w-]+)$/.exec(path)?.[1];
   const job = id && req.method === "GET" ? warm.get(id) : undefined;
