@@ -23,8 +23,8 @@ function mounted(path: string): boolean {
   return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
 }
 
-async function startMountedAgent(extraArgs: string[] = []): Promise<AgentProcess> {
-  return startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "cache"), args: ["--mount", mountPoint, "--block-size", "256KiB", ...extraArgs] });
+async function startMountedAgent(extraArgs: string[] = [], key: TestKey = nodeKey): Promise<AgentProcess> {
+  return startAgentProcess({ edgeUrl: edge.url, key, cacheDir: join(scratch, "cache"), args: ["--mount", mountPoint, "--block-size", "256KiB", ...extraArgs] });
 }
 
 const H5_READ = `
@@ -108,10 +108,14 @@ describe("POSIX view", () => {
     }
   }, 150_000);
 
-  it("with --metadata-ttl indefinite (zero-message opens) reads every file byte-exact, many times over", async () => {
-    const agent = await startMountedAgent(["--metadata-ttl", "indefinite"]);
+  it("with --metadata-ttl indefinite (zero-message opens) and a key granted one prefix, reads every file byte-exact, many times over", async () => {
+    // The key may not HEAD "robots" (outside its grant): the folder must still resolve by listing.
+    const prefixKey = await edge.createKey(["read,list:datasets/robots/"], { name: "prefix-node" });
+    const agent = await startMountedAgent(["--metadata-ttl", "indefinite"], prefixKey);
     try {
       const dir = join(mountPoint, "datasets", "robots");
+      expect(statSync(dir).isDirectory()).toBe(true);
+      expect(readdirSync(dir).sort()).toEqual(expect.arrayContaining(sampleFiles.map((f) => basename(f))));
       for (let round = 0; round < 3; round++) {
         for (const file of sampleFiles) expect(readFileSync(join(dir, basename(file))).equals(readFileSync(file))).toBe(true);
       }

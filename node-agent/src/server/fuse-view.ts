@@ -165,7 +165,12 @@ export class FuseView implements MountedView {
     if (!key) return this.stat({ kind: "dir", size: 0, mtime: this.started });
     const known = this.entries.get(path);
     if (known && Date.now() - known.at < this.kernelCacheSeconds * 1000) return this.stat(known);
-    const info = await this.metadata.head(bucket, key);
+    // A key granted only a prefix may not HEAD the folders above it: a refused HEAD is not
+    // an answer, the listing below decides whether the path is a folder.
+    const info = await this.metadata.head(bucket, key).catch((error: unknown) => {
+      if (error instanceof OriginRefusedError && error.status === 403) return undefined;
+      throw error;
+    });
     if (info) {
       this.remember(path, info);
       return this.stat({ kind: "file", size: info.size, mtime: info.lastModified });
@@ -198,7 +203,7 @@ export class FuseView implements MountedView {
       }
       token = page.isTruncated ? page.nextContinuationToken : undefined;
     } while (token);
-    if (!names.length && key && !(await this.metadata.head(bucket, key)) && !(await this.metadata.listBuckets()).includes(bucket)) throw this.Fuse.ENOENT;
+    if (!names.length && key && !(await this.metadata.head(bucket, key).catch(() => undefined)) && !(await this.metadata.listBuckets()).includes(bucket)) throw this.Fuse.ENOENT;
     if (this.entries.size > 500_000) this.entries.clear();
     return names;
   }
