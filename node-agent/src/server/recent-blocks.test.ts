@@ -16,8 +16,9 @@ afterEach(() => dirs.cleanup());
 
 const BLOCK = 64 * 1024;
 
-async function setup(object: Buffer) {
-  const info: ObjectInfo = { bucket: "datasets", key: "f.bin", size: object.length, etag: "e1", lastModified: new Date(0), contentType: "application/octet-stream", metadata: {} };
+/** An in-memory origin holding one object; `reads` records the offset of every ranged read. */
+function memoryOrigin(object: Buffer, key: string): { info: ObjectInfo; reads: number[]; origin: ObjectOrigin } {
+  const info: ObjectInfo = { bucket: "datasets", key, size: object.length, etag: "e1", lastModified: new Date(0), contentType: "application/octet-stream", metadata: {} };
   const reads: number[] = [];
   const origin: ObjectOrigin = {
     listBuckets: async () => ["datasets"],
@@ -30,6 +31,11 @@ async function setup(object: Buffer) {
     list: async () => { throw new Error("not listed in this test"); },
     getSmall: async () => undefined,
   };
+  return { info, reads, origin };
+}
+
+async function setup(object: Buffer) {
+  const { info, reads, origin } = memoryOrigin(object, "f.bin");
   const cache = await DiskBlockCache.open({ dir: await dirs.make(), blockSizeBytes: BLOCK, quotaBytes: 1 << 30, minFreeRatio: 0 });
   const logger = createLogger({ component: "test", level: "error", write: () => undefined });
   const reader = new ObjectReader({ cache, origin, logger, readAheadBlocks: 0 });
@@ -88,19 +94,7 @@ test("a block evicted from the LRU while copies still use it keeps its bytes unt
 
 test("a cold sequential read with read-ahead fetches each block from the origin once, even when cache writes lag", async () => {
   const object = randomBytes(8 * BLOCK + 99);
-  const info: ObjectInfo = { bucket: "datasets", key: "seq.bin", size: object.length, etag: "e1", lastModified: new Date(0), contentType: "application/octet-stream", metadata: {} };
-  const reads: number[] = [];
-  const origin: ObjectOrigin = {
-    listBuckets: async () => ["datasets"],
-    head: async () => info,
-    revalidate: async () => "unchanged",
-    readRange: async (_b, _k, _e, offset, length) => {
-      reads.push(offset);
-      return Uint8Array.from(object.subarray(offset, offset + length));
-    },
-    list: async () => { throw new Error("not listed in this test"); },
-    getSmall: async () => undefined,
-  };
+  const { info, reads, origin } = memoryOrigin(object, "seq.bin");
   const disk = await DiskBlockCache.open({ dir: await dirs.make(), blockSizeBytes: BLOCK, quotaBytes: 1 << 30, minFreeRatio: 0 });
   // A slow disk: each write lands 50 ms after the fill, so later reads and read-aheads
   // arrive while the block is neither in flight nor on disk.
