@@ -8,7 +8,7 @@ type Command = { summary: string; load: () => Promise<{ run(argv: string[]): Pro
 const commands: Record<string, Command> = {
   keys: { summary: "create, list and revoke edge keys", load: () => import("./keys.ts") },
   share: { summary: "print a presigned URL for an object", load: () => import("./share.ts") },
-  sample: { summary: "write a synthetic HDF5 trajectory dataset", load: () => import("./sample.ts") },
+  sample: { summary: "write a synthetic dataset (HDF5 trajectories, MLPerf shapes)", load: () => import("./sample.ts") },
   replicate: { summary: "copy a dataset from GCS, S3 or a folder into R2, verified", load: () => import("./replicate.ts") },
   agent: { summary: "run the node agent (NVMe cache, local S3 endpoint, POSIX view)", load: () => import("./agent.ts") },
   warm: { summary: "load a prefix into the agent's cache (optionally pinned)", load: () => import("./warm.ts") },

@@ -1,0 +1,71 @@
+// Fills the edge with a data set: every SampleFile under the data set's root goes to
+// `bucket/prefix+name` (multipart for big files, a few files at a time), then a listing
+// checks that every key is there with its size. Straight to the edge, not through the
+// shaper: the upload is set-up, not a measured path.
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { createReadStream } from "node:fs";
+import { join } from "node:path";
+import type { DataSet } from "./types.ts";
+
+const MiB = 2 ** 20;
+
+export interface UploadOptions {
+  client: S3Client;
+  dataSet: DataSet;
+  bucket: string;
+  prefix: string;
+  log: (line: string) => void;
+  /** Files in flight at once; default 4 (local R2 is disk-bound, more does not help). */
+  concurrency?: number;
+}
+
+export async function uploadDataSet(options: UploadOptions): Promise<{ seconds: number }> {
+  const { client, dataSet, bucket, prefix, log } = options;
+  const started = performance.now();
+  const queue = [...dataSet.files];
+  let doneFiles = 0;
+  let doneBytes = 0;
+  let lastLog = started;
+  const progress = (force: boolean) => {
+    const now = performance.now();
+    if (!force && now - lastLog < 5000) return;
+    lastLog = now;
+    const seconds = (now - started) / 1000;
+    log(`upload: ${doneFiles}/${dataSet.files.length} files, ${(doneBytes / MiB).toFixed(0)}/${(dataSet.totalBytes / MiB).toFixed(0)} MiB, ${(doneBytes / MiB / Math.max(seconds, 0.001)).toFixed(1)} MiB/s`);
+  };
+  const worker = async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) {
+      // R2 wants equal-sized parts (all but the last): lib-storage's fixed partSize gives that.
+      const upload = new Upload({
+        client,
+        params: { Bucket: bucket, Key: prefix + file.name, Body: createReadStream(join(dataSet.root, file.name)), ContentLength: file.bytes },
+        partSize: 16 * MiB,
+        queueSize: 2,
+      });
+      await upload.done();
+      doneFiles++;
+      doneBytes += file.bytes;
+      progress(false);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, () => worker()));
+  progress(true);
+  await checkListing(client, dataSet, bucket, prefix);
+  return { seconds: (performance.now() - started) / 1000 };
+}
+
+/** Every file is listed under the prefix with its size: a failed upload is caught here, not mid-benchmark. */
+async function checkListing(client: S3Client, dataSet: DataSet, bucket: string, prefix: string): Promise<void> {
+  const sizes = new Map<string, number>();
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const object of page.Contents ?? []) sizes.set(object.Key ?? "", object.Size ?? -1);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  for (const file of dataSet.files) {
+    const size = sizes.get(prefix + file.name);
+    if (size !== file.bytes) throw new Error(`upload check failed: ${bucket}/${prefix}${file.name} has ${size ?? "no object"}, expected ${file.bytes} bytes`);
+  }
+}
