@@ -42,7 +42,7 @@ export async function openSource(config: ReplicateConfig, env: NodeJS.ProcessEnv
 
 export function openDestination(config: ReplicateConfig): S3Destination {
   const s3 = createS3Client({ endpoint: config.destEndpoint, region: "auto", credentials: config.destCredentials });
-  return createS3Destination({ bucket: config.dest.bucket, s3, describe: config.destVia === "edge" ? `the edge ${config.destEndpoint}` : config.destEndpoint });
+  return createS3Destination({ bucket: config.dest.bucket, s3, endpoint: config.destEndpoint, credentials: config.destCredentials, describe: config.destVia === "edge" ? `the edge ${config.destEndpoint}` : config.destEndpoint });
 }
 
 /** Runs the replicator as configured; resolves with the process exit code. */

@@ -9,6 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manifestKey, parseManifest } from "../../s3/manifest.ts";
+import { createS3Destination } from "../../replicator/src/dest/s3-destination.ts";
+import { listDestination } from "../../replicator/src/dest/ranged-list.ts";
+import { createS3Client } from "../../replicator/src/s3-client.ts";
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
 import { ferry, getBytes, s3Client, writeTree } from "../helpers/real-clients.ts";
 
@@ -140,5 +143,24 @@ describe("ferry replicate s3:// → edge", () => {
     const r = await ferry(["replicate", "s3://datasets/s3-origin/", "s3://datasets/s3-copy2/", "--source-endpoint", edge.url], env({ FERRY_ACCESS_KEY_ID: "", FERRY_SECRET_ACCESS_KEY: "", AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "" }));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^ferry: no key for s3:\/\/datasets\/s3-copy2\/: set FERRY_ACCESS_KEY_ID/);
+  });
+
+  it("lists a prefix in key ranges exactly as one listing does, keys between and beyond the bounds included", async () => {
+    // Bounds as a large run takes them from its index; the destination also holds keys no
+    // index names (before, between and after the bounds, and beyond U+FFFF, where UTF-16
+    // and S3's UTF-8 order differ).
+    const names = ["a", "b/1", "b/2", "c", "d\uFFFD", "d\u{1F600}", "e", "z/9"];
+    for (const name of names) await sdk.send(new PutObjectCommand({ Bucket: "datasets", Key: `ranges/${name}`, Body: name }));
+    await sdk.send(new PutObjectCommand({ Bucket: "datasets", Key: "rangesX/outside", Body: "x" }));
+    const dest = createS3Destination({ bucket: "datasets", s3: createS3Client({ endpoint: edge.url, region: "auto", credentials: key }), endpoint: edge.url, credentials: key, describe: "the test edge" });
+    try {
+      const plain = [...(await listDestination(dest, "ranges/", [])).keys()];
+      expect(plain).toEqual(names.map((n) => `ranges/${n}`));
+      for (const bounds of [["ranges/b/1"], ["ranges/a", "ranges/c", "ranges/d\uFFFD"], ["ranges/0", "ranges/b/15", "ranges/zz"]]) {
+        expect([...(await listDestination(dest, "ranges/", bounds)).keys()].sort()).toEqual([...plain].sort());
+      }
+    } finally {
+      dest.close();
+    }
   });
 });

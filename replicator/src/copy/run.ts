@@ -7,7 +7,8 @@ import { unquoteEtag } from "../../../s3/conditionals.ts";
 import type { ReplicateConfig } from "../config.ts";
 import { manifestKey } from "../../../s3/manifest.ts";
 import { indexFolder, indexKey, readIndexes, writeIndex, type IndexEntry } from "../dest/dest-index.ts";
-import type { DestObject, S3Destination } from "../dest/s3-destination.ts";
+import type { S3Destination } from "../dest/s3-destination.ts";
+import { listDestination, rangeBounds } from "../dest/ranged-list.ts";
 import { InputError, InterruptedError, SourceChangedError } from "../errors.ts";
 import { publishManifest, type PublishResult } from "../manifest/publish.ts";
 import type { Reporter } from "../report/reporter.ts";
@@ -37,12 +38,6 @@ async function collectSource(source: Source, signal: AbortSignal): Promise<Sourc
   return objects;
 }
 
-async function collectDest(dest: S3Destination, prefix: string, signal: AbortSignal): Promise<Map<string, DestObject>> {
-  const listed = new Map<string, DestObject>();
-  for await (const o of dest.list(prefix, { signal })) listed.set(o.key, o);
-  return listed;
-}
-
 export async function replicateOnce(deps: RunDeps): Promise<RunSummary> {
   const { config, source, dest, reporter, signal } = deps;
   const started = performance.now();
@@ -54,10 +49,13 @@ export async function replicateOnce(deps: RunDeps): Promise<RunSummary> {
 
   // Everything up to the first write only reads: bad input fails here with nothing written.
   await source.check();
+  // The keys this prefix's index already names split a large destination listing into
+  // ranges listed at once (ranged-list.ts); with no index it is one plain listing.
+  const indexesRead = readIndexes(dest, destPrefix);
   const [all, listed, indexes, uploads] = await Promise.all([
     collectSource(source, signal),
-    collectDest(dest, destPrefix, signal),
-    readIndexes(dest, destPrefix),
+    indexesRead.then((read) => listDestination(dest, destPrefix, rangeBounds([...read.entries.keys()]), signal)),
+    indexesRead,
     dest.listUploads(destPrefix),
     dest.probeWrite(manifestKey(destPrefix).replace(/[^/]*$/, "")),
     dest.probeWrite(indexFolder(destPrefix)),

@@ -10,7 +10,6 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
@@ -19,6 +18,9 @@ import { lineageFromMetadata, type Lineage } from "../../../s3/lineage.ts";
 import { InputError, ChecksumMismatchError, TransferError } from "../errors.ts";
 import { isTransient, s3Failure, type CountingClient } from "../s3-client.ts";
 import { createHashes } from "../copy/hashing.ts";
+import { withRetries } from "../copy/retry.ts";
+import type { Credentials } from "../config.ts";
+import { createPageLister } from "./list-page.ts";
 
 export interface DestObject {
   key: string;
@@ -42,7 +44,8 @@ export interface WriteOptions {
 export interface S3Destination {
   readonly bucket: string;
   readonly url: string;
-  list(prefix: string, options?: { delimiter?: string; signal?: AbortSignal }): AsyncIterable<DestObject>;
+  /** Keys under `prefix` in S3 order; `startAfter` skips every key up to and including it. */
+  list(prefix: string, options?: { delimiter?: string; startAfter?: string; signal?: AbortSignal }): AsyncIterable<DestObject>;
   head(key: string, signal?: AbortSignal): Promise<{ object: DestObject; lineage: Lineage } | undefined>;
   getBytes(key: string): Promise<Uint8Array | undefined>;
   putObject(key: string, body: Uint8Array, checksums: { crc32c: string; md5: string }, options: WriteOptions, signal?: AbortSignal): Promise<string>;
@@ -82,9 +85,22 @@ function accessError(error: unknown, action: "list" | "write", target: string, w
   return new TransferError(`${action} failed: ${target}: ${code} (${status})`, { retryable: isTransient(error), cause: error });
 }
 
-export function createS3Destination(options: { bucket: string; s3: CountingClient; describe: string }): S3Destination {
+export interface S3DestinationOptions {
+  bucket: string;
+  s3: CountingClient;
+  /** The same endpoint and key as `s3`: listings are read without the SDK (list-page.ts). */
+  endpoint: string;
+  credentials: Credentials;
+  describe: string;
+}
+
+/** Attempts per LIST page (429, 5xx, network errors), as the SDK's standard retry does. */
+const LIST_ATTEMPTS = 5;
+
+export function createS3Destination(options: S3DestinationOptions): S3Destination {
   const { bucket } = options;
   const client = options.s3.client;
+  const listPage = createPageLister({ endpoint: options.endpoint, bucket, credentials: options.credentials });
   const url = (key: string) => `s3://${bucket}/${key}`;
   return {
     bucket,
@@ -95,18 +111,22 @@ export function createS3Destination(options: { bucket: string; s3: CountingClien
       do {
         let page;
         try {
-          page = await client.send(
-            new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: 1000, ...(listOptions.delimiter ? { Delimiter: listOptions.delimiter } : {}) }),
-            listOptions.signal ? { abortSignal: listOptions.signal } : {},
+          page = await withRetries(
+            () => {
+              // Counted per request sent, retries included, like the SDK's requests.
+              options.s3.requests.set("ListObjectsV2", (options.s3.requests.get("ListObjectsV2") ?? 0) + 1);
+              return listPage({ prefix, continuationToken: token, startAfter: listOptions.startAfter, delimiter: listOptions.delimiter, signal: listOptions.signal });
+            },
+            { attempts: LIST_ATTEMPTS, baseDelayMs: 200, ...(listOptions.signal ? { signal: listOptions.signal } : {}) },
           );
         } catch (error) {
           throw accessError(error, "list", `s3://${bucket}/${prefix}`, options.describe);
         }
-        for (const o of page.Contents ?? []) {
-          if (!o.Key || (o.Key.startsWith(RESERVED_PREFIX) && !prefix.startsWith(RESERVED_PREFIX))) continue;
-          yield { key: o.Key, size: o.Size ?? 0, etag: o.ETag ?? "", lastModified: (o.LastModified ?? new Date(0)).toISOString() };
+        for (const o of page.objects) {
+          if (!o.key || (o.key.startsWith(RESERVED_PREFIX) && !prefix.startsWith(RESERVED_PREFIX))) continue;
+          yield o;
         }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        token = page.nextContinuationToken;
       } while (token);
     },
     async head(key, signal) {

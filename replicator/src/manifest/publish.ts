@@ -8,6 +8,7 @@ import { encodeManifest, manifestKey, parseManifest, type ManifestEntry } from "
 import type { Lineage } from "../../../s3/lineage.ts";
 import { currentLineage } from "../copy/plan.ts";
 import type { IndexEntry } from "../dest/dest-index.ts";
+import { listDestination, rangeBounds } from "../dest/ranged-list.ts";
 import { putSmallFile, type DestObject, type S3Destination } from "../dest/s3-destination.ts";
 
 export interface PublishResult {
@@ -28,10 +29,8 @@ export interface PublishInput {
   now?: () => Date;
 }
 
-async function listAll(dest: S3Destination, prefix: string): Promise<Map<string, DestObject>> {
-  const listed = new Map<string, DestObject>();
-  for await (const o of dest.list(prefix)) listed.set(o.key, o);
-  return listed;
+function listAll(dest: S3Destination, prefix: string, known: Map<string, IndexEntry>): Promise<Map<string, DestObject>> {
+  return listDestination(dest, prefix, rangeBounds([...known.keys()]));
 }
 
 function entriesFor(listed: Map<string, DestObject>, known: Map<string, IndexEntry>): ManifestEntry[] {
@@ -56,7 +55,7 @@ function sameListing(entries: ManifestEntry[], listed: Map<string, DestObject>):
 
 export async function publishManifest(input: PublishInput): Promise<PublishResult> {
   const key = manifestKey(input.destPrefix);
-  let listed = input.listed ?? (await listAll(input.dest, input.destPrefix));
+  let listed = input.listed ?? (await listAll(input.dest, input.destPrefix, input.known));
   const existingBytes = await input.dest.getBytes(key);
   let existing: ManifestEntry[] | undefined;
   if (existingBytes) {
@@ -75,7 +74,7 @@ export async function publishManifest(input: PublishInput): Promise<PublishResul
     await putSmallFile(input.dest, key, bytes, "application/x-ndjson");
     existing = entries;
     // Another shard may have written between our LIST and our PUT: check, and converge.
-    const after = await listAll(input.dest, input.destPrefix);
+    const after = await listAll(input.dest, input.destPrefix, input.known);
     if (sameListing(entries, after) || round >= 4) return { key, objects: entries.length, written: true };
     listed = after;
   }

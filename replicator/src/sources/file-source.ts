@@ -14,6 +14,14 @@ export interface FileSourceOptions {
   hashes: () => Hashes;
 }
 
+/** Read-buffer size: 1 MiB, or the file's size if smaller (at least 16 KiB). A 1 MiB
+ * buffer for each 64 KiB file was most of a copy's garbage-collection time. */
+function readBufferBytes(size: number): number {
+  return Math.max(16 * 1024, Math.min(1024 * 1024, size));
+}
+
+const STATS_IN_FLIGHT = 64;
+
 export function createFileSource(options: FileSourceOptions): Source {
   const root = options.dir;
   const toObject = (key: string, size: number, mtimeMs: number): SourceObject => ({
@@ -22,19 +30,28 @@ export function createFileSource(options: FileSourceOptions): Source {
     size,
     version: `${size}-${Math.trunc(mtimeMs * 1000)}`,
   });
+  // Files of one folder are stat'ed STATS_IN_FLIGHT at a time: one by one, listing
+  // 100,000 files took 6 to 11 s here; 64 at a time, about 2 s.
   async function* walk(dir: string, rel: string, signal: AbortSignal): AsyncGenerator<SourceObject> {
-    const entries = await opendir(dir);
-    for await (const entry of entries) {
+    const files: string[] = [];
+    const folders: string[] = [];
+    for await (const entry of await opendir(dir)) {
       signal.throwIfAborted();
-      const path = join(dir, entry.name);
       const key = rel === "" ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) yield* walk(path, key, signal);
-      else if (entry.isFile()) {
-        const s = await stat(path);
-        yield toObject(key, s.size, s.mtimeMs);
-      }
+      if (entry.isDirectory()) folders.push(key);
+      else if (entry.isFile()) files.push(key);
       // Symlinks, sockets and devices are not data files: skipped on purpose.
     }
+    for (let i = 0; i < files.length; i += STATS_IN_FLIGHT) {
+      signal.throwIfAborted();
+      const batch = files.slice(i, i + STATS_IN_FLIGHT);
+      const stats = await Promise.all(batch.map((key) => stat(join(root, key))));
+      for (const [j, key] of batch.entries()) {
+        const s = stats[j];
+        if (s) yield toObject(key, s.size, s.mtimeMs);
+      }
+    }
+    for (const key of folders) yield* walk(join(root, key), key, signal);
   }
   const current = async (key: string): Promise<SourceObject | undefined> => {
     try {
@@ -67,7 +84,7 @@ export function createFileSource(options: FileSourceOptions): Source {
     stat: (key) => current(key),
     async open(object, signal): Promise<OpenedObject> {
       await checkUnchanged(object);
-      const stream = createReadStream(join(root, object.key), { highWaterMark: 1024 * 1024, signal });
+      const stream = createReadStream(join(root, object.key), { highWaterMark: readBufferBytes(object.size), signal });
       async function* body(): AsyncGenerator<Uint8Array> {
         for await (const chunk of stream) yield chunk as Buffer;
         await checkUnchanged(object);
