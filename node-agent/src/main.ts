@@ -11,6 +11,7 @@ import { EdgeOrigin } from "./origin/edge-origin.ts";
 import { createPool, type Pool } from "./pool/pool.ts";
 import { ObjectReader } from "./read/object-reader.ts";
 import { createAgentServer } from "./server/agent-server.ts";
+import { RecentBlocks } from "./server/recent-blocks.ts";
 import { RequestMetrics } from "./server/request-metrics.ts";
 import { S3Endpoint } from "./server/s3-endpoint.ts";
 import { WarmJobs } from "./warm/warm-jobs.ts";
@@ -28,7 +29,10 @@ export interface MountedView {
 
 /** Optional POSIX view: loaded only when --mount is given (it needs libfuse). */
 /** `metadataTtl`: how long metadata is trusted; "indefinite" means objects never change under their keys. */
-export type MountFactory = (input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger; metadataTtl: number | "indefinite" }) => Promise<MountedView>;
+export type MountFactory = (input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger; metadataTtl: number | "indefinite"; recent: RecentBlocks }) => Promise<MountedView>;
+
+/** Memory for verified blocks held for sub-block reads (kernel requests, S3 ranges of records). */
+const RECENT_BLOCK_BYTES = 256 * 2 ** 20;
 
 export async function startAgent(config: AgentConfig, options: { mount?: MountFactory } = {}): Promise<RunningAgent> {
   const logger = createLogger({ component: "agent", level: config.logLevel });
@@ -71,6 +75,8 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
     },
   });
   reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks, ...(pool ? { placement: pool.placement } : {}) });
+  // Shared by the mount and the S3 endpoint: one verified copy of a hot block serves both.
+  const recent = new RecentBlocks({ reader, maxBlocks: Math.max(8, Math.floor(RECENT_BLOCK_BYTES / config.blockSizeBytes)) });
   const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger });
   const started = Date.now();
   const status = () => {
@@ -99,7 +105,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       return figures;
     },
   });
-  const s3 = new S3Endpoint({ metadata, reader, logger, metrics, ...(config.localKey ? { localKey: config.localKey } : {}) });
+  const s3 = new S3Endpoint({ metadata, reader, logger, metrics, recent, ...(config.localKey ? { localKey: config.localKey } : {}) });
   const server: Server = createAgentServer({ s3, metrics, warm, status, ...(pool ? { poolWarm: () => pool.warm() } : {}) });
   server.listen(config.listen.port, config.listen.host);
   await once(server, "listening");
@@ -122,7 +128,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
   }
 
   let view: MountedView | undefined;
-  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl });
+  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl, recent });
 
   const resumed = await warm.resume();
   if (resumed.length) logger.info("refilling remembered warms", { jobs: resumed.map((j) => `${j.bucket}/${j.prefix}`) });
@@ -136,6 +142,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       // Leave the pool first, so peers stop routing here while this node still answers.
       if (pool) await pool.leave();
       if (view) await view.unmount().catch((error: unknown) => logger.warn("unmount failed", { error: String(error) }));
+      recent.clear();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (pool) await pool.close();

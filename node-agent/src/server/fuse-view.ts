@@ -18,7 +18,7 @@ import type { MountFactory, MountedView } from "../main.ts";
 import type { MetadataCache } from "../metadata/metadata-cache.ts";
 import { OriginRefusedError, type ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
-import { RecentBlocks } from "./recent-blocks.ts";
+import type { RecentBlocks } from "./recent-blocks.ts";
 
 interface FuseStat {
   mtime: Date;
@@ -54,13 +54,20 @@ const FILE_MODE = 0o100444;
 const KERNEL_CACHE_SECONDS = 60;
 /** For immutable datasets: an hour, so long epochs never ask again. */
 const IMMUTABLE_KERNEL_CACHE_SECONDS = 3600;
-/** Verified blocks the view keeps for the kernel's next requests (a few sequential readers' worth of block memory). */
-const RECENT_BLOCKS = 8;
 
 interface Entry {
   kind: "dir" | "file";
   size: number;
   mtime: Date;
+  /** The object version (unquoted); "" for folders. */
+  etag: string;
+}
+
+/** 0–999 from the ETag: the milliseconds of a file's mtime, so a same-size rewrite within one second still changes it. */
+function etagMillis(etag: string): number {
+  let h = 0;
+  for (let i = 0; i < etag.length; i++) h = (Math.imul(h, 31) + etag.charCodeAt(i)) >>> 0;
+  return h % 1000;
 }
 
 export class FuseView implements MountedView {
@@ -81,13 +88,13 @@ export class FuseView implements MountedView {
   /** Seconds the kernel (and the readdir entries here) may trust what they were told. */
   private readonly kernelCacheSeconds: number;
 
-  constructor(input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger; metadataTtl: number | "indefinite" }) {
+  constructor(input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger; metadataTtl: number | "indefinite"; recent: RecentBlocks }) {
     const immutable = input.metadataTtl === "indefinite";
     this.kernelCacheSeconds = input.metadataTtl === "indefinite" ? IMMUTABLE_KERNEL_CACHE_SECONDS : Math.min(KERNEL_CACHE_SECONDS, input.metadataTtl);
     this.Fuse = createRequire(import.meta.url)("fuse-native") as FuseModule;
     this.metadata = input.metadata;
     this.reader = input.reader;
-    this.recent = new RecentBlocks({ reader: input.reader, maxBlocks: RECENT_BLOCKS });
+    this.recent = input.recent;
     this.logger = input.logger;
     const ops = {
       getattr: (path: string, cb: Callback) => this.reply(cb, () => this.getattr(path)),
@@ -129,7 +136,6 @@ export class FuseView implements MountedView {
 
   async unmount(): Promise<void> {
     await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
-    this.recent.clear();
   }
 
   private reply(cb: Callback, work: () => Promise<unknown>): void {
@@ -147,9 +153,11 @@ export class FuseView implements MountedView {
   }
 
   private stat(entry: Entry): FuseStat {
-    // Whole seconds: LIST and manifests carry milliseconds, HEAD does not, and auto_cache
-    // drops a file's cached pages whenever the mtime it sees changes.
-    const mtime = new Date(Math.floor(entry.mtime.getTime() / 1000) * 1000);
+    // auto_cache drops a file's cached pages when the mtime it sees changes, so the mtime must
+    // change with the version and only then: whole seconds (LIST and manifests carry
+    // milliseconds, HEAD does not) plus milliseconds taken from the ETag (a rewrite of the
+    // same size within the same second is still a new version).
+    const mtime = new Date(Math.floor(entry.mtime.getTime() / 1000) * 1000 + etagMillis(entry.etag));
     return { mtime, atime: mtime, ctime: mtime, size: entry.kind === "dir" ? 4096 : entry.size, mode: entry.kind === "dir" ? DIR_MODE : FILE_MODE, uid: 0, gid: 0, nlink: entry.kind === "dir" ? 2 : 1 };
   }
 
@@ -160,9 +168,9 @@ export class FuseView implements MountedView {
 
   private async getattr(path: string): Promise<FuseStat> {
     const { bucket, key } = this.split(path);
-    if (!bucket) return this.stat({ kind: "dir", size: 0, mtime: this.started });
+    if (!bucket) return this.stat({ kind: "dir", size: 0, mtime: this.started, etag: "" });
     if (!(await this.metadata.listBuckets()).includes(bucket)) throw this.Fuse.ENOENT;
-    if (!key) return this.stat({ kind: "dir", size: 0, mtime: this.started });
+    if (!key) return this.stat({ kind: "dir", size: 0, mtime: this.started, etag: "" });
     const known = this.entries.get(path);
     if (known && Date.now() - known.at < this.kernelCacheSeconds * 1000) return this.stat(known);
     // A key granted only a prefix may not HEAD the folders above it: a refused HEAD is not
@@ -173,10 +181,10 @@ export class FuseView implements MountedView {
     });
     if (info) {
       this.remember(path, info);
-      return this.stat({ kind: "file", size: info.size, mtime: info.lastModified });
+      return this.stat({ kind: "file", size: info.size, mtime: info.lastModified, etag: info.etag });
     }
     const children = await this.metadata.list(bucket, { prefix: `${key}/`, delimiter: "/", maxKeys: 1 });
-    if (children.objects.length || children.commonPrefixes.length) return this.stat({ kind: "dir", size: 0, mtime: this.started });
+    if (children.objects.length || children.commonPrefixes.length) return this.stat({ kind: "dir", size: 0, mtime: this.started, etag: "" });
     throw this.Fuse.ENOENT;
   }
 
@@ -193,13 +201,13 @@ export class FuseView implements MountedView {
         const name = p.slice(prefix.length, -1);
         if (!name || name === "." || name === "..") continue;
         names.push(name);
-        this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "dir", size: 0, mtime: this.started, at: now });
+        this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "dir", size: 0, mtime: this.started, etag: "", at: now });
       }
       for (const o of page.objects) {
         const name = o.key.slice(prefix.length);
         if (!name || name.includes("/")) continue;
         names.push(name);
-        this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "file", size: o.size, mtime: o.lastModified, at: now });
+        this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "file", size: o.size, mtime: o.lastModified, etag: o.etag.replace(/^"|"$/g, ""), at: now });
       }
       token = page.isTruncated ? page.nextContinuationToken : undefined;
     } while (token);

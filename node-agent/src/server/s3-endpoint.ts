@@ -9,6 +9,7 @@ import { checkPreconditions } from "../../../s3/conditionals.ts";
 import { S3Error } from "../../../s3/errors.ts";
 import { parseEncodingType, parseMaxKeys, renderListBuckets, renderListObjectsV1, renderListObjectsV2 } from "../../../s3/listing-xml.ts";
 import { contentRange, parseRangeHeader, resolveRange } from "../../../s3/range.ts";
+import type { RecentBlocks } from "./recent-blocks.ts";
 import { parseSignedRequest, verifySignedRequest } from "../../../s3/sigv4-verify.ts";
 import type { Credentials } from "../../../s3/sigv4.ts";
 import { renderErrorDocument } from "../../../s3/xml.ts";
@@ -25,6 +26,8 @@ export interface S3EndpointOptions {
   metrics: RequestMetrics;
   /** When set, requests must be SigV4-signed with this key. */
   localKey?: Credentials;
+  /** Verified blocks held in memory, shared with the mount: ranges smaller than a block come from here. */
+  recent?: RecentBlocks;
 }
 
 /** Maps what went wrong to the S3 error a client should see. */
@@ -203,6 +206,15 @@ export class S3Endpoint {
     res.statusCode = range ? 206 : 200;
     if (req.method === "HEAD" || length === 0) {
       res.end();
+      return;
+    }
+    const recent = this.options.recent;
+    if (recent && range && length < this.options.reader.blockSizeBytes) {
+      // Random reads of records inside big files (a data loader's pattern): without the held
+      // block each one would read and CRC-check a whole block from disk for a few hundred KiB.
+      const body = Buffer.allocUnsafe(length);
+      await recent.copy(info, offset, length, body);
+      res.end(body);
       return;
     }
     const chunks = this.options.reader.read(info, offset, length);
