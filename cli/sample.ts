@@ -6,7 +6,8 @@ import { CliError, UsageError } from "./cli-error.ts";
 import { SAMPLE_DEFAULTS, SAMPLE_LIMITS } from "../sample/settings.ts";
 import type { SampleSettings } from "../sample/settings.ts";
 import type { EpisodeProgress, SampleResult } from "../sample/trajectories.ts";
-import { MLPERF_LIMITS, MLPERF_SAMPLE_BYTES, MlperfWriteError, RESNET50_DEFAULT_RECORDS_PER_FILE, writeMlperfDataset } from "../sample/mlperf.ts";
+import { SampleWriteError } from "../sample/write-error.ts";
+import { MLPERF_LIMITS, MLPERF_SAMPLE_BYTES, RESNET50_DEFAULT_RECORDS_PER_FILE, writeMlperfDataset } from "../sample/mlperf.ts";
 import type { MlperfResult, MlperfWorkload } from "../sample/mlperf.ts";
 
 /** Files written by default for the MLPerf shapes: small enough for a laptop, enough to shard. */
@@ -190,7 +191,7 @@ async function runMlperf(outDir: string, json: boolean, mlperf: MlperfFlags): Pr
   try {
     result = await writeMlperfDataset({ ...mlperf, outDir, onFile: fileProgress(process.stderr) });
   } catch (error) {
-    if (error instanceof MlperfWriteError) throw new CliError(error.message, { cause: error });
+    if (error instanceof SampleWriteError) throw new CliError(error.message, { cause: error });
     throw error;
   }
   if (json) {
@@ -212,7 +213,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   if (flags.mlperf) return runMlperf(flags.outDir, flags.json, flags.mlperf);
   // Loaded only now: it pulls in the HDF5 WebAssembly module (~0.3 s), which flag errors and --help skip.
-  const { SampleWriteError, writeTrajectoryDataset } = await import("../sample/trajectories.ts");
+  const { writeTrajectoryDataset } = await import("../sample/trajectories.ts");
   const progress = progressReporter(process.stderr, flags.settings.episodes);
   let result: SampleResult;
   try {

@@ -7,6 +7,7 @@ import { createCipheriv, createHash } from "node:crypto";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { SampleFile } from "../bench/train/types.ts";
+import { SampleWriteError } from "./write-error.ts";
 
 export type MlperfWorkload = "resnet50" | "unet3d";
 
@@ -53,16 +54,6 @@ export class MlperfOptionError extends RangeError {
   }
 }
 
-/** Writing a file failed (disk full, no permission, ...); `path` is what failed. */
-export class MlperfWriteError extends Error {
-  override readonly name = "MlperfWriteError";
-  readonly path: string;
-
-  constructor(message: string, options: { path: string; cause: unknown }) {
-    super(message, { cause: options.cause });
-    this.path = options.path;
-  }
-}
 
 export function mlperfFileName(workload: MlperfWorkload, index: number): string {
   // DLIO writes .tfrecord / .npz; ours hold no such framing, so the extension says "raw bytes".
@@ -113,7 +104,7 @@ export async function writeMlperfDataset(options: MlperfOptions): Promise<Mlperf
   try {
     await mkdir(outDir, { recursive: true });
   } catch (cause) {
-    throw new MlperfWriteError(`cannot create output directory: ${outDir}`, { path: outDir, cause });
+    throw new SampleWriteError(`cannot create output directory: ${outDir}`, { path: outDir, cause });
   }
   const zeros = new Uint8Array(Math.min(CHUNK_BYTES, fileBytes));
   const written: SampleFile[] = [];
@@ -128,7 +119,7 @@ export async function writeMlperfDataset(options: MlperfOptions): Promise<Mlperf
       // The half-written temp file is useless; removing it is best effort since we are already failing.
       await rm(tempPath, { force: true }).catch(() => undefined);
       const reason = cause instanceof Error ? (cause.message.split(",")[0] ?? cause.message) : String(cause);
-      throw new MlperfWriteError(`cannot write sample file: ${path} (${reason})`, { path, cause });
+      throw new SampleWriteError(`cannot write sample file: ${path} (${reason})`, { path, cause });
     }
     const file = { name, bytes: fileBytes };
     written.push(file);

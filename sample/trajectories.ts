@@ -7,6 +7,9 @@ import { loadHdf5, writeEpisodeFile } from "./episode-file.ts";
 import { mix32 } from "./random.ts";
 import { resolveSampleSettings } from "./settings.ts";
 import type { SampleSettings } from "./settings.ts";
+import { SampleWriteError } from "./write-error.ts";
+
+export { SampleWriteError };
 
 export { SAMPLE_DEFAULTS, SAMPLE_LIMITS, SampleOptionError, resolveSampleSettings } from "./settings.ts";
 export type { SampleSettings } from "./settings.ts";
@@ -36,16 +39,6 @@ export type SampleResult = {
   totalBytes: number;
 };
 
-/** Writing the dataset failed (disk full, no permission, ...); `path` is what failed. */
-export class SampleWriteError extends Error {
-  override readonly name = "SampleWriteError";
-  readonly path: string;
-
-  constructor(message: string, options: { path: string; cause: unknown }) {
-    super(message, { cause: options.cause });
-    this.path = options.path;
-  }
-}
 
 export function episodeFileName(index: number): string {
   return `episode_${String(index).padStart(6, "0")}.hdf5`;
