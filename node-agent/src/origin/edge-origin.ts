@@ -114,6 +114,26 @@ export class EdgeOrigin implements ObjectOrigin {
     return this.info(bucket, key, response);
   }
 
+  async headWithFirstBlock(bucket: string, key: string, blockSizeBytes: number): Promise<{ info: ObjectInfo; first: Uint8Array } | undefined> {
+    const response = await this.send("GET", this.url(bucket, key), { range: `bytes=0-${blockSizeBytes - 1}` });
+    if (response.status === 404) return undefined;
+    // An empty object has no byte 0 (416): its HEAD says all there is.
+    if (response.status === 416) {
+      const info = await this.head(bucket, key);
+      return info && { info, first: new Uint8Array(0) };
+    }
+    if (response.status !== 206 && response.status !== 200) throw this.refused(response, `GET ${bucket}/${key}`);
+    const info = this.info(bucket, key, response);
+    if (response.status === 206) {
+      const total = /\/(\d+)$/.exec(header(response.headers, "content-range") ?? "")?.[1];
+      if (total === undefined) throw new OriginUnavailableError(`edge sent no Content-Range for ${bucket}/${key}`);
+      info.size = Number(total);
+    }
+    const first = response.body.subarray(0, Math.min(blockSizeBytes, info.size));
+    if (first.length !== Math.min(blockSizeBytes, info.size)) throw new OriginUnavailableError(`edge sent ${first.length} bytes of ${bucket}/${key}, expected ${Math.min(blockSizeBytes, info.size)}`);
+    return { info, first };
+  }
+
   async revalidate(bucket: string, key: string, etag: string): Promise<ObjectInfo | "unchanged" | undefined> {
     const response = await this.send("HEAD", this.url(bucket, key), { "if-none-match": `"${etag}"` });
     if (response.status === 304) return "unchanged";

@@ -42,6 +42,12 @@ export interface ObjectOrigin {
    * `knownEtag`, "unchanged" when the origin still has that version (no body sent).
    */
   getSmall(bucket: string, key: string, knownEtag?: string): Promise<SmallObject | "unchanged" | undefined>;
+  /**
+   * Metadata and the first `blockSizeBytes` of an object in one request (a ranged GET), or
+   * undefined when it does not exist: a cold read then costs one round trip, not HEAD + GET.
+   * Optional: a pool leaves it out, since its blocks must come from their owners.
+   */
+  headWithFirstBlock?(bucket: string, key: string, blockSizeBytes: number): Promise<{ info: ObjectInfo; first: Uint8Array } | undefined>;
 }
 
 export class OriginError extends Error {

@@ -139,6 +139,24 @@ export class ObjectReader {
     } finally {
       release();
     }
+    return this.landFilled(info, index, data, fillKey);
+  }
+
+  /**
+   * A first block that came with the object's metadata (one request for both): checked and
+   * stored like any fill, so the read that follows finds it. Failures only cost that saving.
+   */
+  landFirstBlock(info: ObjectInfo, data: Uint8Array): void {
+    const fillKey = `${info.bucket}\n${info.key}\n${info.etag}\n0`;
+    if (this.landing.has(fillKey) || this.cache.has(this.blockId(info, 0)) || data.length !== Math.min(this.blockSizeBytes, info.size)) return;
+    try {
+      this.landFilled(info, 0, data, fillKey);
+    } catch (error) {
+      this.logger.warn("first block not kept", { bucket: info.bucket, key: info.key, error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  private landFilled(info: ObjectInfo, index: number, data: Uint8Array, fillKey: string): Uint8Array {
     this.stats.bytesFromOrigin += data.length;
     if (index === 0 && data.length === info.size) this.verifyWhole(info, crc32c(Buffer.from(data.buffer, data.byteOffset, data.length)));
     const id = this.blockId(info, index);

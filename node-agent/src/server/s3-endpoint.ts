@@ -146,7 +146,10 @@ export class S3Endpoint {
     if (!(await this.options.metadata.listBuckets()).includes(bucket)) throw new S3Error("NoSuchBucket", "The specified bucket does not exist", { details: { BucketName: bucket } });
     if (key === "") return this.serveBucket(req, res, url, bucket, named);
     named(method === "HEAD" ? "HeadObject" : "GetObject");
-    const info = await this.options.metadata.head(bucket, key);
+    // A read that starts in the first block gets that block with the metadata (one round trip).
+    const from = /^bytes=(\d+)-/.exec(req.headers.range ?? "bytes=0-")?.[1];
+    const readsFront = method === "GET" && from !== undefined && Number(from) < this.options.reader.blockSizeBytes;
+    const info = readsFront ? await this.options.metadata.headForRead(bucket, key) : await this.options.metadata.head(bucket, key);
     if (!info) throw new S3Error("NoSuchKey", "The specified key does not exist.", { details: { Key: key } });
     return this.sendObject(req, res, url, info);
   }
