@@ -112,27 +112,69 @@ function str(value: unknown): string {
   return typeof value === "string" ? value : typeof value === "number" ? String(value) : "";
 }
 
-/** Parses a ListObjectsV2 response (without encoding-type=url). */
+const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+/** XML character data → text: the five named entities and numeric references (Go writes `&#34;`). */
+function decodeXmlText(text: string): string {
+  if (!text.includes("&")) return text;
+  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (_m, e: string) =>
+    e.startsWith("#x") ? String.fromCodePoint(parseInt(e.slice(2), 16)) : e.startsWith("#") ? String.fromCodePoint(parseInt(e.slice(1), 10)) : (ENTITIES[e] ?? ""),
+  );
+}
+
+/** The text of the first `<name>` between `from` and `to`, decoded; undefined if absent. */
+function element(xml: string, name: string, from = 0, to = xml.length): string | undefined {
+  const open = xml.indexOf(`<${name}>`, from);
+  if (open < 0 || open >= to) return undefined;
+  const start = open + name.length + 2;
+  const end = xml.indexOf(`</${name}>`, start);
+  return end < 0 || end > to ? undefined : decodeXmlText(xml.slice(start, end));
+}
+
+/** Every `<tag>…</tag>` block at the top of the result: its inner bounds. */
+function blocks(xml: string, tag: string): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let at = xml.indexOf(`<${tag}>`); at >= 0; ) {
+    const end = xml.indexOf(`</${tag}>`, at);
+    if (end < 0) throw new S3Error("InternalError", `the origin's listing ends inside <${tag}>`);
+    out.push([at + tag.length + 2, end]);
+    at = xml.indexOf(`<${tag}>`, end);
+  }
+  return out;
+}
+
+/**
+ * Parses a ListObjectsV2 response (without encoding-type=url). A scanner, not a general XML
+ * parser: listings are flat and this is the hot part of a no-op replication or a cold LIST
+ * (about 1 ms per 1,000-key page, against 30–50 ms for a DOM parser).
+ */
 export function parseListObjectsV2(xml: string): ListResult {
-  const doc = parser.parse(xml) as { ListBucketResult?: Record<string, unknown> };
-  const r = doc.ListBucketResult;
-  if (!r) throw new S3Error("InternalError", "the origin's listing is not a ListBucketResult");
-  const objects = ((r["Contents"] as Array<Record<string, unknown>> | undefined) ?? []).map((c) => ({
-    key: str(c["Key"]),
-    size: Number(str(c["Size"])),
-    etag: str(c["ETag"]).trim(),
-    lastModified: new Date(str(c["LastModified"])),
-  }));
-  const prefixes = ((r["CommonPrefixes"] as Array<Record<string, unknown>> | undefined) ?? []).map((p) => str(p["Prefix"]));
-  const next = str(r["NextContinuationToken"]);
+  if (!xml.includes("<ListBucketResult")) throw new S3Error("InternalError", "the origin's listing is not a ListBucketResult");
+  const contents = blocks(xml, "Contents");
+  const prefixes = blocks(xml, "CommonPrefixes");
+  // Top-level fields are read with the Contents and CommonPrefixes blocks cut out: <Prefix> also
+  // stands inside each common prefix, and servers order the fields differently.
+  let top = "";
+  let from = 0;
+  for (const [start, end] of [...contents, ...prefixes].sort((a, b) => a[0] - b[0])) {
+    top += xml.slice(from, start);
+    from = end;
+  }
+  top += xml.slice(from);
+  const next = element(top, "NextContinuationToken");
   return {
-    bucket: str(r["Name"]),
-    prefix: str(r["Prefix"]),
-    delimiter: str(r["Delimiter"]),
-    maxKeys: Number(str(r["MaxKeys"]) || 1000),
-    objects,
-    commonPrefixes: prefixes,
-    isTruncated: str(r["IsTruncated"]).trim() === "true",
+    bucket: element(top, "Name") ?? "",
+    prefix: element(top, "Prefix") ?? "",
+    delimiter: element(top, "Delimiter") ?? "",
+    maxKeys: Number(element(top, "MaxKeys") || 1000),
+    objects: contents.map(([start, end]) => ({
+      key: element(xml, "Key", start, end) ?? "",
+      size: Number(element(xml, "Size", start, end) ?? 0),
+      etag: (element(xml, "ETag", start, end) ?? "").trim(),
+      lastModified: new Date(element(xml, "LastModified", start, end) ?? 0),
+    })),
+    commonPrefixes: prefixes.map(([start, end]) => element(xml, "Prefix", start, end) ?? ""),
+    isTruncated: element(top, "IsTruncated")?.trim() === "true",
     ...(next ? { nextContinuationToken: next } : {}),
   };
 }

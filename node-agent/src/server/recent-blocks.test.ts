@@ -117,3 +117,18 @@ test("a cold sequential read with read-ahead fetches each block from the origin 
   await new Promise((r) => setTimeout(r, 100));
   await disk.close();
 });
+
+test("lend() hands out a slice of a held block, read once, and stays exact while lent", async () => {
+  const object = randomBytes(3 * BLOCK);
+  const { info, reads, cache, recent } = await setup(object);
+  const lent = await Promise.all([0, 1, 2].map((j) => recent.lend(info, BLOCK + j * 1000, 5000)));
+  // Push the block out of the 2-block memory while it is lent: its bytes must not change.
+  await recent.copy(info, 0, 10, Buffer.alloc(10));
+  await recent.copy(info, 2 * BLOCK, 10, Buffer.alloc(10));
+  lent.forEach((l, j) => expect(Buffer.from(l.data).equals(object.subarray(BLOCK + j * 1000, BLOCK + j * 1000 + 5000))).toBe(true));
+  for (const l of lent) l.release();
+  expect(reads.filter((r) => r === BLOCK)).toHaveLength(1);
+  await expect(recent.lend(info, 3 * BLOCK - 10, 20)).rejects.toThrow(/short/);
+  recent.clear();
+  await cache.close();
+});

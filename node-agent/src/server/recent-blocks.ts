@@ -57,6 +57,28 @@ export class RecentBlocks {
     return written;
   }
 
+  /**
+   * Bytes [position, position + length) of one block of `info`, lent without a copy (a socket
+   * writes straight from the held block): release() once they are no longer needed.
+   */
+  async lend(info: ObjectInfo, position: number, length: number): Promise<BlockLease> {
+    const index = Math.floor(position / this.reader.blockSizeBytes);
+    const block = await this.acquire(info, index);
+    const from = position - index * this.reader.blockSizeBytes;
+    if (from + length > block.lease.data.length) {
+      this.unhold(block);
+      throw new RangeError(`block ${index} of ${info.bucket}/${info.key} is short`);
+    }
+    let held = true;
+    return {
+      data: block.lease.data.subarray(from, from + length),
+      release: () => {
+        if (held) this.unhold(block);
+        held = false;
+      },
+    };
+  }
+
   /** Releases every block not being copied from right now (the rest go when their copy ends). */
   clear(): void {
     for (const h of [...this.held.values()]) this.unlist(h);

@@ -212,12 +212,17 @@ export class S3Endpoint {
       return;
     }
     const recent = this.options.recent;
-    if (recent && range && length < this.options.reader.blockSizeBytes) {
+    const bs = this.options.reader.blockSizeBytes;
+    if (recent && range && Math.floor(offset / bs) === Math.floor((offset + length - 1) / bs)) {
       // Random reads of records inside big files (a data loader's pattern): without the held
       // block each one would read and CRC-check a whole block from disk for a few hundred KiB.
-      const body = Buffer.allocUnsafe(length);
-      await recent.copy(info, offset, length, body);
-      res.end(body);
+      // The socket writes from the held block; it is given back when the write completed (after
+      // a failed write it is left to the GC, as below).
+      const lease = await recent.lend(info, offset, length);
+      res.write(lease.data, (error) => {
+        if (!error) lease.release();
+      });
+      res.end();
       return;
     }
     const chunks = this.options.reader.read(info, offset, length);

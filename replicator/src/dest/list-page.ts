@@ -1,8 +1,9 @@
 // One ListObjectsV2 page, requested and read without the S3 SDK: on a no-op rerun over
 // 100,000 objects the SDK's XML deserializer was the largest CPU cost of the whole run
-// (30-50 ms per 1,000-key page here; this scanner takes about 1 ms). Signed with the
-// shared SigV4 signer; errors carry the same status and code fields as the SDK's, so
+// (30-50 ms per 1,000-key page here; the S3 core's listing scanner takes about 1 ms).
+// Signed with the shared SigV4 signer; errors carry the same status and code fields as the SDK's, so
 // s3Failure, isTransient and the callers' error mapping treat both alike.
+import { parseErrorDocument, parseListObjectsV2 } from "../../../s3/listing-xml.ts";
 import { RequestSigner, UNSIGNED_PAYLOAD } from "../../../s3/sigv4.ts";
 import type { Credentials } from "../config.ts";
 
@@ -28,43 +29,6 @@ export class ListRequestError extends Error {
     this.Code = code;
     this.$metadata = { httpStatusCode: status };
   }
-}
-
-const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
-
-export function decodeXmlText(text: string): string {
-  if (!text.includes("&")) return text;
-  return text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|amp|lt|gt|quot|apos);/g, (_m, e: string) =>
-    e.startsWith("#x") ? String.fromCodePoint(parseInt(e.slice(2), 16)) : e.startsWith("#") ? String.fromCodePoint(parseInt(e.slice(1), 10)) : (ENTITIES[e] ?? ""),
-  );
-}
-
-function element(xml: string, name: string, from = 0, to = xml.length): string | undefined {
-  const open = xml.indexOf(`<${name}>`, from);
-  if (open < 0 || open >= to) return undefined;
-  const start = open + name.length + 2;
-  const end = xml.indexOf(`</${name}>`, start);
-  return end < 0 || end > to ? undefined : decodeXmlText(xml.slice(start, end));
-}
-
-/** Reads a ListBucketResult (without encoding-type=url): each <Contents>, and the next token. */
-export function scanListObjectsV2(xml: string): ListPage {
-  if (!xml.includes("<ListBucketResult")) throw new ListRequestError("InternalError", 500, "the listing is not a ListBucketResult");
-  const objects: ListedKey[] = [];
-  let tail = 0;
-  for (let at = xml.indexOf("<Contents>"); at >= 0; at = xml.indexOf("<Contents>", tail)) {
-    const end = xml.indexOf("</Contents>", at);
-    if (end < 0) throw new ListRequestError("InternalError", 500, "the listing ends inside <Contents>");
-    objects.push({
-      key: element(xml, "Key", at, end) ?? "",
-      size: Number(element(xml, "Size", at, end) ?? 0),
-      etag: element(xml, "ETag", at, end) ?? "",
-      lastModified: new Date(element(xml, "LastModified", at, end) ?? 0).toISOString(),
-    });
-    tail = end + 11;
-  }
-  const truncated = element(xml, "IsTruncated")?.trim() === "true";
-  return { objects, nextContinuationToken: truncated ? element(xml, "NextContinuationToken") : undefined };
 }
 
 export interface ListPageRequest {
@@ -101,9 +65,18 @@ export function createPageLister(options: { endpoint: string; bucket: string; cr
     }
     const text = await response.text();
     if (response.status !== 200) {
-      const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? (response.status === 404 ? "NotFound" : `HTTP${response.status}`);
-      throw new ListRequestError(code, response.status, decodeXmlText(/<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? ""));
+      const error = parseErrorDocument(text);
+      throw new ListRequestError(error?.code || (response.status === 404 ? "NotFound" : `HTTP${response.status}`), response.status, error?.message ?? "");
     }
-    return scanListObjectsV2(text);
+    let page;
+    try {
+      page = parseListObjectsV2(text);
+    } catch (error) {
+      throw new ListRequestError("InternalError", 500, error instanceof Error ? error.message : String(error));
+    }
+    return {
+      objects: page.objects.map((o) => ({ key: o.key, size: o.size, etag: o.etag, lastModified: o.lastModified.toISOString() })),
+      nextContinuationToken: page.isTruncated ? page.nextContinuationToken : undefined,
+    };
   };
 }
