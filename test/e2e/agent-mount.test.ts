@@ -2,6 +2,7 @@
 // through the mount, writes refused, kill -9 with the mount in use then a new agent
 // recovering the stale mount point, and SIGTERM unmounting cleanly.
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -90,23 +91,44 @@ describe("POSIX view", () => {
   it("serves a same-size rewrite in R2 through the mount once the metadata TTL has passed", async () => {
     const agent = await startMountedAgent(["--metadata-ttl", "1"]);
     try {
-      const key = "robots/rewritten.bin";
-      const path = join(mountPoint, "datasets", key);
-      await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: key, Body: Buffer.alloc(300_000, 0x41) }));
-      expect(readFileSync(path).equals(Buffer.alloc(300_000, 0x41))).toBe(true);
-      await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: key, Body: Buffer.alloc(300_000, 0x42) }));
+      // Two files of one folder: the second one's attributes come from a folder listing, not a HEAD.
+      const keys = ["robots/rewritten-a.bin", "robots/rewritten-b.bin"];
+      const paths = keys.map((key) => join(mountPoint, "datasets", key));
+      const [before, after] = [Buffer.alloc(300_000, 0x41), Buffer.alloc(300_000, 0x42)];
+      for (const key of keys) await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: key, Body: before }));
+      for (const path of paths) expect(readFileSync(path).equals(before)).toBe(true);
+      for (const key of keys) await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: key, Body: after }));
       // Past the agent's TTL and the kernel's attribute timeout, a new open sees the new version, never a mix.
-      let seen = Buffer.alloc(0);
-      for (let i = 0; i < 40 && !seen.equals(Buffer.alloc(300_000, 0x42)); i++) {
+      let seen = paths.map(() => Buffer.alloc(0));
+      for (let i = 0; i < 40 && !seen.every((s) => s.equals(after)); i++) {
         await new Promise((r) => setTimeout(r, 2000));
-        seen = readFileSync(path);
-        expect(seen.equals(Buffer.alloc(300_000, 0x41)) || seen.equals(Buffer.alloc(300_000, 0x42))).toBe(true);
+        seen = paths.map((path) => readFileSync(path));
+        for (const s of seen) expect(s.equals(before) || s.equals(after)).toBe(true);
       }
-      expect(seen.equals(Buffer.alloc(300_000, 0x42))).toBe(true);
+      for (const s of seen) expect(s.equals(after)).toBe(true);
     } finally {
       expect(await agent.stop()).toBe(0);
     }
   }, 150_000);
+
+  it("a job that opens files by path (no readdir) pays one folder listing and one origin request per small file, not a HEAD and a GET each", async () => {
+    const files = Array.from({ length: 24 }, (_, i) => ({ name: `episode_${String(i).padStart(3, "0")}.bin`, body: randomBytes(3000 + i * 101) }));
+    for (const f of files) await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: `bypath/${f.name}`, Body: f.body }));
+    const agent = await startMountedAgent(["--metadata-ttl", "indefinite"]);
+    try {
+      for (const f of files) expect(readFileSync(join(mountPoint, "datasets", "bypath", f.name)).equals(f.body)).toBe(true);
+      expect(existsSync(join(mountPoint, "datasets", "bypath", "absent.bin"))).toBe(false);
+      const status = (await agent.status()) as { metadata: { headMisses: number; listMisses: number }; reader: { blockMisses: number } };
+      // The first lookup HEADs while the folder is listed; every later file is known from the
+      // listing, and its read fetches metadata and bytes in one GET: counted as a metadata
+      // miss, with no block fetch of its own (before: a HEAD and a block miss per file).
+      expect(status.metadata.listMisses).toBeLessThanOrEqual(4);
+      expect(status.metadata.headMisses).toBeLessThanOrEqual(files.length + 2);
+      expect(status.reader.blockMisses).toBeLessThanOrEqual(1);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 120_000);
 
   it("with --metadata-ttl indefinite (zero-message opens) and a key granted one prefix, reads every file byte-exact, many times over", async () => {
     // The key may not HEAD "robots" (outside its grant): the folder must still resolve by listing.

@@ -82,6 +82,8 @@ export class FuseView implements MountedView {
   private readonly recent: RecentBlocks;
   /** What readdir learned about children, so `ls -l` over 10k files costs no HEAD each. */
   private readonly entries = new Map<string, Entry & { at: number }>();
+  /** Folders whose first page a lookup miss listed, and when (see listFolderOnce). */
+  private readonly listedFolders = new Map<string, { at: number; done: Promise<void> }>();
   private nextHandle = 10;
   private readonly started = new Date();
 
@@ -171,8 +173,17 @@ export class FuseView implements MountedView {
     if (!bucket) return this.stat({ kind: "dir", size: 0, mtime: this.started, etag: "" });
     if (!(await this.metadata.listBuckets()).includes(bucket)) throw this.Fuse.ENOENT;
     if (!key) return this.stat({ kind: "dir", size: 0, mtime: this.started, etag: "" });
-    const known = this.entries.get(path);
-    if (known && Date.now() - known.at < this.kernelCacheSeconds * 1000) return this.stat(known);
+    const known = this.fresh(path);
+    if (known) return this.statListed(path, known);
+    // The first miss in a folder lists the folder's first page beside its HEAD: a job that
+    // opens many files of one folder by path (no readdir) then pays one LIST per 1,000 files,
+    // not a HEAD each. Misses that arrive while that listing runs wait for it instead.
+    const listing = this.listFolderOnce(path.slice(0, path.lastIndexOf("/")));
+    if (!listing.started) {
+      await listing.done;
+      const listed = this.fresh(path);
+      if (listed) return this.statListed(path, listed);
+    }
     // A key granted only a prefix may not HEAD the folders above it: a refused HEAD is not
     // an answer, the listing below decides whether the path is a folder.
     const info = await this.metadata.head(bucket, key).catch((error: unknown) => {
@@ -188,31 +199,74 @@ export class FuseView implements MountedView {
     throw this.Fuse.ENOENT;
   }
 
-  private async readdir(path: string): Promise<string[]> {
+  /**
+   * Attributes from a listing. A read serves the version the last stat saw, so a listing that
+   * shows a new version must also drop the one remembered for reads (the next read learns the
+   * new one), or the kernel would see the new size and mtime while reads served old bytes.
+   */
+  private statListed(path: string, entry: Entry): FuseStat {
+    if (entry.kind === "file" && this.versions.get(path)?.etag !== entry.etag) this.versions.delete(path);
+    return this.stat(entry);
+  }
+
+  /** What readdir or a folder listing said of `path`, while the kernel may still trust it. */
+  private fresh(path: string): Entry | undefined {
+    const known = this.entries.get(path);
+    return known && Date.now() - known.at < this.kernelCacheSeconds * 1000 ? known : undefined;
+  }
+
+  /**
+   * Lists the first page of folder `path` once per kernel-cache period; `started` tells the
+   * caller it began the listing (and so should not wait for it). A failed listing (a key
+   * granted only some files, say) only costs the saving: lookups fall back to HEAD.
+   */
+  private listFolderOnce(path: string): { started: boolean; done: Promise<void> } {
+    const at = this.listedFolders.get(path);
+    if (at !== undefined && Date.now() - at.at < this.kernelCacheSeconds * 1000) return { started: false, done: at.done };
+    const done = this.listPage(path, undefined)
+      .then(() => undefined)
+      .catch((error: unknown) => {
+        this.logger.debug("folder listing for lookups failed", { path, error: error instanceof Error ? error.message : String(error) });
+      });
+    this.listedFolders.set(path, { at: Date.now(), done });
+    if (this.listedFolders.size > 100_000) this.listedFolders.clear();
+    return { started: true, done };
+  }
+
+  /** One LIST page of folder `path` (from `token`), remembered as entries; the names in it and the next token. */
+  private async listPage(path: string, token: string | undefined): Promise<{ names: string[]; next: string | undefined }> {
     const { bucket, key } = this.split(path);
-    if (!bucket) return this.metadata.listBuckets();
     const prefix = key ? `${key}/` : "";
     const names: string[] = [];
     const now = Date.now();
+    const page = await this.metadata.list(bucket, { prefix, delimiter: "/", maxKeys: 1000, ...(token ? { continuationToken: token } : {}) });
+    for (const p of page.commonPrefixes) {
+      const name = p.slice(prefix.length, -1);
+      if (!name || name === "." || name === "..") continue;
+      names.push(name);
+      this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "dir", size: 0, mtime: this.started, etag: "", at: now });
+    }
+    for (const o of page.objects) {
+      const name = o.key.slice(prefix.length);
+      if (!name || name.includes("/")) continue;
+      names.push(name);
+      this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "file", size: o.size, mtime: o.lastModified, etag: o.etag.replace(/^"|"$/g, ""), at: now });
+    }
+    if (this.entries.size > 500_000) this.entries.clear();
+    return { names, next: page.isTruncated ? page.nextContinuationToken : undefined };
+  }
+
+  private async readdir(path: string): Promise<string[]> {
+    const { bucket, key } = this.split(path);
+    if (!bucket) return this.metadata.listBuckets();
+    const names: string[] = [];
     let token: string | undefined;
     do {
-      const page = await this.metadata.list(bucket, { prefix, delimiter: "/", maxKeys: 1000, ...(token ? { continuationToken: token } : {}) });
-      for (const p of page.commonPrefixes) {
-        const name = p.slice(prefix.length, -1);
-        if (!name || name === "." || name === "..") continue;
-        names.push(name);
-        this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "dir", size: 0, mtime: this.started, etag: "", at: now });
-      }
-      for (const o of page.objects) {
-        const name = o.key.slice(prefix.length);
-        if (!name || name.includes("/")) continue;
-        names.push(name);
-        this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "file", size: o.size, mtime: o.lastModified, etag: o.etag.replace(/^"|"$/g, ""), at: now });
-      }
-      token = page.isTruncated ? page.nextContinuationToken : undefined;
+      const page = await this.listPage(path, token);
+      names.push(...page.names);
+      token = page.next;
     } while (token);
     if (!names.length && key && !(await this.metadata.head(bucket, key).catch(() => undefined)) && !(await this.metadata.listBuckets()).includes(bucket)) throw this.Fuse.ENOENT;
-    if (this.entries.size > 500_000) this.entries.clear();
     return names;
   }
 
@@ -225,8 +279,11 @@ export class FuseView implements MountedView {
   private async read(path: string, buffer: Buffer, length: number, position: number): Promise<number> {
     let info = this.versions.get(path);
     if (!info) {
+      // Known from a listing (or not at all): a read at the front fetches the metadata with
+      // the first block, one round trip instead of a HEAD and then a GET.
       const { bucket, key } = this.split(path);
-      info = bucket && key ? await this.metadata.head(bucket, key) : undefined;
+      const front = position < this.reader.blockSizeBytes;
+      info = bucket && key ? await (front ? this.metadata.headForRead(bucket, key) : this.metadata.head(bucket, key)) : undefined;
       if (!info) throw this.Fuse.ENOENT;
       this.remember(path, info);
     }
