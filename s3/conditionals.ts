@@ -25,6 +25,9 @@ export function preconditionsFromHeaders(headers: Headers): Preconditions {
 }
 
 export function unquoteEtag(etag: string): string {
+  // The usual form, `"…"` with nothing around it, without three regex passes: a no-op
+  // replication over 100,000 objects compares 200,000 ETags.
+  if (etag.length >= 2 && etag.charCodeAt(0) === 34 && etag.charCodeAt(etag.length - 1) === 34) return etag.slice(1, -1);
   return etag.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1");
 }
 

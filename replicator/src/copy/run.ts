@@ -50,11 +50,15 @@ export async function replicateOnce(deps: RunDeps): Promise<RunSummary> {
   // Everything up to the first write only reads: bad input fails here with nothing written.
   await source.check();
   // The keys this prefix's index already names split a large destination listing into
-  // ranges listed at once (ranged-list.ts); with no index it is one plain listing.
+  // ranges listed at once (ranged-list.ts); with no index it is one plain listing. The
+  // listing starts before the index has arrived, and the current manifest is fetched
+  // meanwhile too (publishing compares with it at the end).
   const indexesRead = readIndexes(dest, destPrefix);
+  const manifestRead = config.dryRun ? undefined : dest.getBytes(manifestKey(destPrefix));
+  manifestRead?.catch(() => undefined); // awaited (and its error reported) when publishing
   const [all, listed, indexes, uploads] = await Promise.all([
     collectSource(source, signal),
-    indexesRead.then((read) => listDestination(dest, destPrefix, rangeBounds([...read.entries.keys()]), signal)),
+    listDestination(dest, destPrefix, indexesRead.then((read) => rangeBounds([...read.entries.keys()])), signal),
     indexesRead,
     dest.listUploads(destPrefix),
     dest.probeWrite(manifestKey(destPrefix).replace(/[^/]*$/, "")),
@@ -199,8 +203,11 @@ export async function replicateOnce(deps: RunDeps): Promise<RunSummary> {
       const now = written.get(key) ?? listed.get(key);
       if (entry && now && unquoteEtag(entry.etag) === unquoteEtag(now.etag)) shardEntries.push({ ...entry, etag: now.etag });
     }
-    await writeIndex(dest, destPrefix, config.shard, shardEntries, indexes.files.get(indexKey(destPrefix, config.shard)));
-    manifest = await publishManifest({ dest, destPrefix, known, listed: changed ? undefined : listed, lookup });
+    // Independent writes (this shard's index; the prefix's manifest): at once.
+    [, manifest] = await Promise.all([
+      writeIndex(dest, destPrefix, config.shard, shardEntries, indexes.files.get(indexKey(destPrefix, config.shard))),
+      publishManifest({ dest, destPrefix, known, listed: changed ? undefined : listed, lookup, ...(manifestRead ? { existing: manifestRead } : {}) }),
+    ]);
   }
 
   const seconds = (performance.now() - started) / 1000;

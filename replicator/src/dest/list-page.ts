@@ -3,6 +3,7 @@
 // (30-50 ms per 1,000-key page here; the S3 core's listing scanner takes about 1 ms).
 // Signed with the shared SigV4 signer; errors carry the same status and code fields as the SDK's, so
 // s3Failure, isTransient and the callers' error mapping treat both alike.
+import { request as undiciRequest } from "undici";
 import { parseErrorDocument, parseListObjectsV2 } from "../../../s3/listing-xml.ts";
 import { RequestSigner, UNSIGNED_PAYLOAD } from "../../../s3/sigv4.ts";
 import type { Credentials } from "../config.ts";
@@ -55,18 +56,16 @@ export function createPageLister(options: { endpoint: string; bucket: string; cr
     url.search = url.search.replace(/\+/g, "%20");
     const headers = await signer.sign({ method: "GET", url, payloadHash: UNSIGNED_PAYLOAD });
     delete headers["host"];
-    let response: Response;
-    try {
-      response = await fetch(url, { headers, ...(request.signal ? { signal: request.signal } : {}) });
-    } catch (error) {
-      // fetch wraps socket errors; the cause carries the errno (ECONNREFUSED, …) callers map.
-      const cause = (error as { cause?: unknown }).cause;
-      throw cause instanceof Error ? cause : error;
-    }
-    const text = await response.text();
-    if (response.status !== 200) {
+    // undici's request, not fetch, and one native UTF-8 decode of the whole body: on 100 pages
+    // of 1,000 keys, fetch's streams and TextDecoder were a third of the listing's CPU.
+    // Socket errors arrive as themselves, with the errno (ECONNREFUSED, …) callers map.
+    const response = await undiciRequest(url, { method: "GET", headers, ...(request.signal ? { signal: request.signal } : {}) });
+    const chunks: Buffer[] = [];
+    for await (const chunk of response.body) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString("utf8");
+    if (response.statusCode !== 200) {
       const error = parseErrorDocument(text);
-      throw new ListRequestError(error?.code || (response.status === 404 ? "NotFound" : `HTTP${response.status}`), response.status, error?.message ?? "");
+      throw new ListRequestError(error?.code || (response.statusCode === 404 ? "NotFound" : `HTTP${response.statusCode}`), response.statusCode, error?.message ?? "");
     }
     let page;
     try {

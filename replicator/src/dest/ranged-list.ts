@@ -14,13 +14,18 @@ export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
+/** Keys sampled to place the bounds: sorting a sample, not all 100,000 keys, is enough to even out ranges. */
+const SAMPLE = 4_096;
+
 /** Up to MAX_RANGES - 1 increasing bounds taken at even steps through `keys` (any order). */
 export function rangeBounds(keys: readonly string[]): string[] {
   const ranges = Math.min(MAX_RANGES, Math.floor(keys.length / KEYS_PER_RANGE));
   if (ranges < 2) return [];
-  const sorted = [...keys].sort();
-  const picks = Array.from({ length: ranges - 1 }, (_, i) => sorted[Math.floor(((i + 1) * sorted.length) / ranges)] ?? "");
-  picks.sort(compareKeys);
+  const step = Math.max(1, Math.floor(keys.length / SAMPLE));
+  const sample: string[] = [];
+  for (let i = 0; i < keys.length; i += step) sample.push(keys[i] ?? "");
+  sample.sort(compareKeys);
+  const picks = Array.from({ length: ranges - 1 }, (_, i) => sample[Math.floor(((i + 1) * sample.length) / ranges)] ?? "");
   return picks.filter((key, i) => key !== "" && (i === 0 || compareKeys(key, picks[i - 1] ?? "") > 0));
 }
 
@@ -31,11 +36,34 @@ async function listRange(dest: S3Destination, prefix: string, after: string | un
   }
 }
 
-/** Everything under `prefix`, listed as ranges split at `bounds` (from rangeBounds), all at once. */
-export async function listDestination(dest: S3Destination, prefix: string, bounds: readonly string[], signal?: AbortSignal): Promise<Map<string, DestObject>> {
-  const parts = Array.from({ length: bounds.length + 1 }, () => new Map<string, DestObject>());
-  await Promise.all(parts.map((into, i) => listRange(dest, prefix, bounds[i - 1], bounds[i], into, signal)));
+/**
+ * Everything under `prefix`, listed as ranges split at `bounds` (from rangeBounds), all at once.
+ * Bounds may still be on their way (they come from an index being read): the first range
+ * starts at once and the others when the bounds arrive, so reading the index costs no wall
+ * time; bounds the first range has already passed by then are dropped (it goes on to the next).
+ */
+export async function listDestination(dest: S3Destination, prefix: string, bounds: readonly string[] | Promise<readonly string[]>, signal?: AbortSignal): Promise<Map<string, DestObject>> {
   const listed = new Map<string, DestObject>();
-  for (const part of parts) for (const [key, o] of part) listed.set(key, o);
+  let stopAt: string | undefined;
+  let lastSeen: string | undefined;
+  let firstDone = false;
+  const first = (async () => {
+    for await (const o of dest.list(prefix, signal ? { signal } : {})) {
+      if (stopAt !== undefined && compareKeys(o.key, stopAt) > 0) break;
+      listed.set(o.key, o);
+      lastSeen = o.key;
+    }
+    firstDone = true;
+  })();
+  // If the first range fails, the others are not waited for (its error decides).
+  first.catch(() => undefined);
+  const rest = Promise.resolve(bounds).then(async (known) => {
+    if (firstDone) return;
+    const ahead = known.filter((key) => lastSeen === undefined || compareKeys(key, lastSeen) > 0);
+    if (ahead.length === 0) return;
+    stopAt = ahead[0];
+    await Promise.all(ahead.map((after, i) => listRange(dest, prefix, after, ahead[i + 1], listed, signal)));
+  });
+  await Promise.all([first, rest]);
   return listed;
 }

@@ -26,6 +26,8 @@ export interface PublishInput {
   listed?: Map<string, DestObject> | undefined;
   /** Reads lineage for keys that no index describes (HEAD); results join `known`. */
   lookup: (keys: string[]) => Promise<void>;
+  /** The manifest's current bytes if already being fetched (undefined: none there). */
+  existing?: Promise<Uint8Array | undefined>;
   now?: () => Date;
 }
 
@@ -45,8 +47,12 @@ function entriesFor(listed: Map<string, DestObject>, known: Map<string, IndexEnt
   });
 }
 
+function sameEntry(a: ManifestEntry, b: ManifestEntry | undefined): boolean {
+  return b !== undefined && a.key === b.key && a.size === b.size && a.etag === b.etag && a.lastModified === b.lastModified && a.crc32c === b.crc32c && a.md5 === b.md5;
+}
+
 function sameEntries(a: ManifestEntry[], b: ManifestEntry[]): boolean {
-  return a.length === b.length && a.every((e, i) => JSON.stringify(e) === JSON.stringify(b[i]));
+  return a.length === b.length && a.every((e, i) => sameEntry(e, b[i]));
 }
 
 function sameListing(entries: ManifestEntry[], listed: Map<string, DestObject>): boolean {
@@ -56,7 +62,7 @@ function sameListing(entries: ManifestEntry[], listed: Map<string, DestObject>):
 export async function publishManifest(input: PublishInput): Promise<PublishResult> {
   const key = manifestKey(input.destPrefix);
   let listed = input.listed ?? (await listAll(input.dest, input.destPrefix, input.known));
-  const existingBytes = await input.dest.getBytes(key);
+  const existingBytes = await (input.existing ?? input.dest.getBytes(key));
   let existing: ManifestEntry[] | undefined;
   if (existingBytes) {
     try {

@@ -1,7 +1,7 @@
 // A local folder as a source (file:///dir): keys are paths relative to it with "/".
 // The version is size and mtime (listing reads no bytes); reads check that neither
 // changed from open to end, so a file rewritten mid-copy is retried, never half-copied.
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { lstat, opendir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError, SourceChangedError } from "../errors.ts";
@@ -20,7 +20,8 @@ function readBufferBytes(size: number): number {
   return Math.max(16 * 1024, Math.min(1024 * 1024, size));
 }
 
-const STATS_IN_FLIGHT = 64;
+/** Files stat'ed between two turns of the event loop (see walk). */
+const STATS_PER_TURN = 512;
 
 export function createFileSource(options: FileSourceOptions): Source {
   const root = options.dir;
@@ -30,8 +31,10 @@ export function createFileSource(options: FileSourceOptions): Source {
     size,
     version: `${size}-${Math.trunc(mtimeMs * 1000)}`,
   });
-  // Files of one folder are stat'ed STATS_IN_FLIGHT at a time: one by one, listing
-  // 100,000 files took 6 to 11 s here; 64 at a time, about 2 s.
+  // Files are stat'ed synchronously, STATS_PER_TURN at a time, yielding to the event loop in
+  // between so the destination listing running beside this one keeps flowing. A stat is a
+  // few microseconds of kernel time; through the libuv pool each one also cost a thread
+  // hand-off and a promise, which made the 100,000 stats of a no-op run twice as expensive.
   async function* walk(dir: string, rel: string, signal: AbortSignal): AsyncGenerator<SourceObject> {
     const files: string[] = [];
     const folders: string[] = [];
@@ -42,14 +45,16 @@ export function createFileSource(options: FileSourceOptions): Source {
       else if (entry.isFile()) files.push(key);
       // Symlinks, sockets and devices are not data files: skipped on purpose.
     }
-    for (let i = 0; i < files.length; i += STATS_IN_FLIGHT) {
+    for (let i = 0; i < files.length; i += STATS_PER_TURN) {
       signal.throwIfAborted();
-      const batch = files.slice(i, i + STATS_IN_FLIGHT);
-      const stats = await Promise.all(batch.map((key) => stat(join(root, key))));
-      for (const [j, key] of batch.entries()) {
-        const s = stats[j];
-        if (s) yield toObject(key, s.size, s.mtimeMs);
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      const batch: SourceObject[] = [];
+      for (const key of files.slice(i, i + STATS_PER_TURN)) {
+        // A file deleted since the folder was read is simply not part of this run.
+        const s = statSync(join(root, key), { throwIfNoEntry: false });
+        if (s?.isFile()) batch.push(toObject(key, s.size, s.mtimeMs));
       }
+      yield* batch;
     }
     for (const key of folders) yield* walk(join(root, key), key, signal);
   }
