@@ -65,23 +65,30 @@ export function keysNeedingLineage(sources: SourceObject[], destPrefix: string, 
 
 export function plan(input: { sources: SourceObject[]; destPrefix: string; shard: Shard; listed: Map<string, DestObject>; known: Map<string, IndexEntry> }): Plan {
   const result: Plan = { copies: [], unchanged: 0, sameContent: 0, extra: [], rejected: [] };
-  const wanted = new Set<string>();
+  // Listed keys some source object maps to; when every listed key is one, there are no
+  // extras and the 100,000-key pass that would look for them is skipped.
+  let matched = 0;
+  const wanted: string[] = [];
   for (const object of input.sources) {
     const destKey = destKeyOf(input.destPrefix, object);
     if (destKey.startsWith(RESERVED_PREFIX)) {
       result.rejected.push({ object, reason: `would land in the reserved "${RESERVED_PREFIX}" key space` });
       continue;
     }
-    wanted.add(destKey);
+    wanted.push(destKey);
     const listed = input.listed.get(destKey);
+    if (listed) matched++;
     const decision = decide(object, listed, currentLineage(input.known.get(destKey), listed));
     if (decision === "unchanged") result.unchanged++;
     else if (decision === "same-content") result.sameContent++;
     else result.copies.push({ object, destKey, reason: decision });
   }
-  for (const key of input.listed.keys()) {
-    if (!key.startsWith(input.destPrefix) || wanted.has(key)) continue;
-    if (inShard(key.slice(input.destPrefix.length), input.shard)) result.extra.push(key);
+  if (matched < input.listed.size) {
+    const sought = new Set(wanted);
+    for (const key of input.listed.keys()) {
+      if (!key.startsWith(input.destPrefix) || sought.has(key)) continue;
+      if (inShard(key.slice(input.destPrefix.length), input.shard)) result.extra.push(key);
+    }
   }
   result.extra.sort();
   return result;
