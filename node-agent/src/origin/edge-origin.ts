@@ -4,6 +4,7 @@
 import { Agent, request } from "undici";
 import { parseErrorDocument, parseListBuckets, parseListObjectsV2, type ListResult } from "../../../s3/listing-xml.ts";
 import { RequestSigner, UNSIGNED_PAYLOAD, uriEncode, type Credentials } from "../../../s3/sigv4.ts";
+import { nodeDigests } from "../../../s3/node-digests.ts";
 import { OriginChangedError, OriginRefusedError, OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin, type SmallObject } from "./object-origin.ts";
 
 export interface EdgeOriginOptions {
@@ -43,7 +44,7 @@ export class EdgeOrigin implements ObjectOrigin {
 
   constructor(options: EdgeOriginOptions) {
     this.endpoint = options.endpoint;
-    this.signer = new RequestSigner(options.credentials);
+    this.signer = new RequestSigner(options.credentials, { digests: nodeDigests });
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.attempts = options.attempts ?? 4;
     this.dispatcher = new Agent({ connections: options.connections ?? 64, keepAliveTimeout: 30_000, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });

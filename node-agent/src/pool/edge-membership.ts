@@ -3,6 +3,7 @@
 // and the cluster credential. Calls are SigV4-signed with the node key over the body's
 // SHA-256. A failed heartbeat keeps the last list (peers that die are found by failures).
 import { RequestSigner, sha256Hex, uriEncode, type Credentials } from "../../../s3/sigv4.ts";
+import { nodeDigests } from "../../../s3/node-digests.ts";
 import type { Logger } from "../log.ts";
 import type { Membership } from "./membership.ts";
 import { PoolJoinError } from "./pool-errors.ts";
@@ -43,7 +44,7 @@ export class EdgeMembership implements Membership {
   constructor(options: EdgeMembershipOptions) {
     this.options = options;
     this.selfId = options.advertise;
-    this.signer = new RequestSigner(options.nodeKey);
+    this.signer = new RequestSigner(options.nodeKey, { digests: nodeDigests });
   }
 
   members(): readonly PeerMember[] {

@@ -6,6 +6,7 @@ import { crc32c } from "@node-rs/crc32";
 import { Agent, request } from "undici";
 import { toBase64 } from "../../../s3/bytes.ts";
 import { RequestSigner, UNSIGNED_PAYLOAD, uriEncode, type Credentials } from "../../../s3/sigv4.ts";
+import { nodeDigests } from "../../../s3/node-digests.ts";
 import { PeerCorruptError, PeerUnavailableError } from "./pool-errors.ts";
 
 export const CRC32C_HEADER = "x-amz-checksum-crc32c";
@@ -53,7 +54,7 @@ export class PeerClient {
   }
 
   private signerFor(credential: Credentials): RequestSigner {
-    if (this.signer?.credential !== credential) this.signer = { credential, signer: new RequestSigner(credential) };
+    if (this.signer?.credential !== credential) this.signer = { credential, signer: new RequestSigner(credential, { digests: nodeDigests }) };
     return this.signer.signer;
   }
 

@@ -6,6 +6,7 @@
 import { request as undiciRequest } from "undici";
 import { parseErrorDocument, parseListObjectsV2 } from "../../../s3/listing-xml.ts";
 import { RequestSigner, UNSIGNED_PAYLOAD } from "../../../s3/sigv4.ts";
+import { nodeDigests } from "../../../s3/node-digests.ts";
 import type { Credentials } from "../config.ts";
 
 export interface ListedKey {
@@ -42,7 +43,7 @@ export interface ListPageRequest {
 
 /** A lister for one bucket at one endpoint (path style). */
 export function createPageLister(options: { endpoint: string; bucket: string; credentials: Credentials; region?: string }): (request: ListPageRequest) => Promise<ListPage> {
-  const signer = new RequestSigner(options.credentials, { region: options.region ?? "auto" });
+  const signer = new RequestSigner(options.credentials, { region: options.region ?? "auto", digests: nodeDigests });
   const base = options.endpoint.replace(/\/+$/, "");
   return async (request) => {
     const url = new URL(`${base}/${encodeURIComponent(options.bucket)}`);
