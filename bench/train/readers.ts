@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import { Agent, request } from "undici";
 import { RequestSigner, uriEncode } from "../../s3/sigv4.ts";
+import { nodeDigests } from "../../s3/node-digests.ts";
 import { SampleReadError } from "./samples.ts";
 import type { Sample } from "./samples.ts";
 import type { SampleLocation } from "./types.ts";
@@ -78,7 +79,7 @@ function isRetryable(error: unknown): boolean {
 
 function s3Reader(location: Extract<SampleLocation, { kind: "s3" }>, options: ReaderOptions): SampleReader {
   const dispatcher = new Agent({ connections: options.concurrency, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000 });
-  const signer = location.credentials ? new RequestSigner(location.credentials) : undefined;
+  const signer = location.credentials ? new RequestSigner(location.credentials, { digests: nodeDigests }) : undefined;
   const base = location.endpoint.replace(/\/+$/, "");
 
   const once = async (sample: Sample, checksum: boolean): Promise<{ bytes: number; crc32c: number | undefined }> => {
