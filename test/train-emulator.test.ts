@@ -135,6 +135,36 @@ describe("runTraining", () => {
     expect(result.au).toBeGreaterThan(0.4); // with the stall counted it would be ≈ 0.15 × 3 / 1.65 < 0.3
   });
 
+  it("cuts a run inside a step at the deadline: no new read starts, reads in flight finish and are verified", async () => {
+    // Every GET takes 400 ms; the deadline is 200 ms, inside step 0 (3 samples, 2 readers per accelerator).
+    delayFirstRequestsMs = 400;
+    delayedRequests = 1_000;
+    requests.length = 0;
+    const verified = new Set<string>();
+    const started = performance.now();
+    const result = await runTraining({ location: s3(), dataSet, accelerators: 2, steps: 5, verify: expected, deadlineSeconds: 0.2, onVerified: (k) => verified.add(k) });
+    const totalSeconds = (performance.now() - started) / 1000;
+    delayedRequests = 0;
+    // Only the 4 reads started before the deadline (2 readers × 2 accelerators), all finished and checked.
+    expect(requests).toHaveLength(4);
+    expect(result).toMatchObject({ accelerators: 2, steps: 0, verifiedSamples: 4, cutAtDeadline: "mid-step", basis: "whole-run", au: 0 });
+    expect(verified.size).toBe(4);
+    expect(totalSeconds).toBeLessThan(1.5); // not the 5 steps × 2 rounds × 400 ms the full run would take
+    expect(result.wallSeconds).toBeGreaterThanOrEqual(0.35);
+    expect(result.mibPerSec).toBeCloseTo((4 * 114_660) / 1024 / 1024 / result.wallSeconds, 6);
+  });
+
+  it("ends a run between steps once the deadline has passed, measured over its completed steps", async () => {
+    const result = await runTraining({ location: posix(), dataSet, accelerators: 1, steps: 40, verify: expected, deadlineSeconds: 0.3 });
+    expect(result.cutAtDeadline).toBeDefined();
+    expect(result.steps).toBeGreaterThanOrEqual(2);
+    expect(result.steps).toBeLessThan(40);
+    if (result.cutAtDeadline === "between-steps") {
+      expect(result.basis).toBe("measured-steps");
+      expect(result.samplesPerSec).toBeCloseTo(((result.steps - 1) * 3) / result.wallSeconds, 6);
+    }
+  });
+
   it("fails with VerificationError on a flipped byte, locally and over HTTP", async () => {
     const bad = join(work, "bad");
     await mkdir(bad, { recursive: true });
@@ -214,6 +244,22 @@ describe("measurePath", () => {
     const wrong = new Map([...expected].map(([k, v]) => [k, v ^ 1]));
     const local = { name: "local", description: "d", prepare: async () => ({ location: posix() }), close: async () => undefined };
     await expect(measurePath({ ...common, path: local, dataSet, expected: wrong })).rejects.toBeInstanceOf(VerificationError);
+  });
+
+  it("says in the path's note which runs were cut at the deadline, and still verifies a full pass", async () => {
+    // The first two GETs (the only reads started before the 0.2 s deadline) take 400 ms each.
+    delayFirstRequestsMs = 400;
+    delayedRequests = 2;
+    const lines: string[] = [];
+    const path = { name: "slow", description: "an endpoint; origin: somewhere", prepare: async () => ({ location: s3() }), close: async () => undefined };
+    const result = await measurePath({ ...common, deadlineSeconds: 0.2, path, dataSet, expected, log: (l) => lines.push(l) });
+    delayedRequests = 0;
+    expect(result.runs).toHaveLength(1);
+    expect(result.runs[0]).toMatchObject({ accelerators: 1, cutAtDeadline: "mid-step", basis: "whole-run", verifiedSamples: 2 });
+    expect(result.acceleratorsSupported).toBe(0);
+    // The note sits before "; origin:", so the Markdown table (which drops the origin) shows it.
+    expect(result.description).toMatch(/^an endpoint \[runs with 1 accelerators cut at the 0\.2 s deadline inside a step .*over the whole run \(start-up included\).*\]; origin: somewhere$/);
+    expect(lines.join("\n")).toMatch(/slow: runs read 2 of 24 samples; verification pass read all 24/);
   });
 
   it("passes a skipped path through with its reason", async () => {

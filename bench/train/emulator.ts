@@ -3,6 +3,8 @@
 // (a sleep of the published H100 time), and a barrier ends each step when every accelerator has
 // finished computing. AU = compute time ÷ wall time over all steps but the first (the first
 // step pays for start-up, not for the data path). No result comes from bytes that failed a check.
+// A run past its deadline starts no new read; RunResult.cutAtDeadline and basis say what its
+// numbers then cover.
 import { setTimeout as sleep } from "node:timers/promises";
 import { openReader } from "./readers.ts";
 import type { SampleReader } from "./readers.ts";
@@ -24,7 +26,12 @@ export interface TrainingOptions {
   seed?: number;
   /** Batches read ahead of the one computing (DLIO/PyTorch prefetch); default 1. */
   prefetchBatches?: number;
-  /** Stop after the step that crosses this much wall time (≥ 2 steps always run), to bound hopeless runs. */
+  /**
+   * Bounds hopeless runs: once this much wall time has passed no new read is issued (reads in
+   * flight finish and are still verified), and the run ends after the current step, or as soon
+   * as those reads are done when the current step cannot complete. The result says so
+   * (`cutAtDeadline`) and what its AU and MiB/s were computed over (`basis`).
+   */
   deadlineSeconds?: number;
   onStep?: (progress: { step: number; steps: number; elapsedSeconds: number }) => void;
   /** Aborts the run at the next step boundary (Ctrl-C): it throws the signal's reason. */
@@ -39,6 +46,7 @@ function acceleratorFeed(options: {
   reader: SampleReader;
   verify: ReadonlyMap<string, number> | undefined;
   onSample: (sample: Sample, verified: boolean) => void;
+  /** Checked before every new read: true once the run ends or passes its deadline. */
   stopped: () => boolean;
 }): { batch(step: number): Promise<void>; computing(step: number): void; done: Promise<unknown> } {
   const { batches, reader, verify } = options;
@@ -95,9 +103,13 @@ export async function runTraining(options: TrainingOptions): Promise<RunResult> 
   const samples = listSamples(dataSet);
   const plan = assignSamples({ sampleCount: samples.length, accelerators, batchSize, steps: options.steps, seed: options.seed ?? 0 });
   const reader = openReader(options.location, { concurrency: accelerators * readThreads });
+  const deadlineMs = options.deadlineSeconds === undefined ? Infinity : options.deadlineSeconds * 1000;
   let stop = false;
-  let measuredFrom = 0;
+  let cut = false; // the deadline passed: no new read starts
   let verifiedSamples = 0;
+  // Bytes of every sample read (and checked) so far: a run cut inside a step reports its rate from these.
+  let deliveredBytes = 0;
+  const started = performance.now();
   const feeds = Array.from({ length: accelerators }, (_, a) =>
     acceleratorFeed({
       batches: plan.map((perAccelerator) => (perAccelerator[a] ?? []).map((i) => samples[i] ?? { key: "", file: "", offset: 0, length: 0 })),
@@ -106,52 +118,116 @@ export async function runTraining(options: TrainingOptions): Promise<RunResult> 
       reader,
       verify: options.verify,
       onSample: (sample, verified) => {
+        deliveredBytes += sample.length;
         if (verified) {
           verifiedSamples++;
           options.onVerified?.(sample.key);
         }
       },
-      stopped: () => stop,
+      stopped: () => stop || cut,
     }),
   );
-  const started = performance.now();
+  // Settles once every reader has stopped: after a cut, a step whose batch is still missing
+  // samples can never complete, and this is when the run gives up on it.
+  const drained = Promise.all(feeds.map((f) => f.done)).then(() => "drained" as const);
+  // A slow path (whole 146.6 MB unet3d samples at tens of MiB/s) can spend a minute in one
+  // step, so the deadline is enforced per read, not only between steps. Waking every feed
+  // matters: a reader parked ahead of its prefetch window would otherwise wait for a step that
+  // another feed can no longer complete, and `drained` would never settle.
+  const deadlineTimer = Number.isFinite(deadlineMs)
+    ? setTimeout(() => {
+        cut = true;
+        for (const feed of feeds) feed.computing(Number.MAX_SAFE_INTEGER);
+      }, deadlineMs)
+    : undefined;
   let stepsDone = 0;
+  let measuredFrom: number | undefined; // end of step 0
+  let measuredDeliveredFrom = 0; // deliveredBytes at the end of step 0
+  let endedAt = started;
+  let endedDelivered = 0;
+  let cutAtDeadline: RunResult["cutAtDeadline"];
   try {
     for (let step = 0; step < options.steps; step++) {
+      const ready = Promise.all(feeds.map((feed) => feed.batch(step))).then(() => "ready" as const);
+      // When the readers drained first, give `ready` one macrotask to settle (its last sample
+      // may have landed just before the readers stopped); still missing then, it never will.
+      if ((await Promise.race([ready, drained])) === "drained" && (await Promise.race([ready, sleep(0).then(() => "missing" as const)])) === "missing") {
+        // Readers stopped at the deadline and this step's batch is incomplete: end here.
+        cutAtDeadline = "mid-step";
+        endedAt = performance.now();
+        endedDelivered = deliveredBytes;
+        break;
+      }
       await Promise.all(
         feeds.map(async (feed) => {
-          await feed.batch(step);
           feed.computing(step);
           await sleep(computeSeconds * 1000);
         }),
       );
       stepsDone = step + 1;
-      if (step === 0) measuredFrom = performance.now();
-      const elapsedSeconds = (performance.now() - started) / 1000;
+      endedAt = performance.now();
+      endedDelivered = deliveredBytes;
+      if (step === 0) {
+        measuredFrom = endedAt;
+        measuredDeliveredFrom = deliveredBytes;
+      }
+      const elapsedSeconds = (endedAt - started) / 1000;
       options.onStep?.({ step, steps: options.steps, elapsedSeconds });
       options.signal?.throwIfAborted();
-      if (options.deadlineSeconds !== undefined && stepsDone >= 2 && elapsedSeconds > options.deadlineSeconds) break;
+      if (step + 1 < options.steps && cut) {
+        cutAtDeadline = "between-steps";
+        break;
+      }
     }
   } finally {
+    clearTimeout(deadlineTimer);
     stop = true;
     for (const feed of feeds) feed.computing(Number.MAX_SAFE_INTEGER); // wake waiting workers so they see `stop`
-    await Promise.all(feeds.map((f) => f.done));
+    await drained;
     await reader.close();
   }
-  const wallSeconds = (performance.now() - measuredFrom) / 1000;
-  const measuredSteps = stepsDone - 1;
-  // Throughput as DLIO reports it: the bytes of the batches consumed in the measured steps.
-  let measuredBytes = 0;
-  for (const perAccelerator of plan.slice(1, stepsDone)) for (const batch of perAccelerator) for (const i of batch) measuredBytes += samples[i]?.length ?? 0;
+  // What the numbers are computed over. DLIO's rule: every completed step but the first, from
+  // the end of step 0 to the end of the last completed step (reads still in flight after it
+  // are prefetch no accelerator waited for). A run cut inside a step also counts the time it
+  // spent stalled until its in-flight reads finished, with no compute credited for the
+  // unfinished step: AU can only be understated, never reach the bar by being cut.
+  // With no measured step at all (cut during step 0 or 1, e.g. edge-direct reading whole
+  // 146.6 MB unet3d samples at tens of MiB/s), the window is the whole run, start-up included:
+  // AU = compute of the steps completed (often none: 0) ÷ wall time, and MiB/s = the verified
+  // bytes the run read ÷ wall time, i.e. the path's real read rate in that run.
+  let computedSteps: number;
+  let windowSeconds: number;
+  let windowBytes: number;
+  let basis: RunResult["basis"];
+  if (measuredFrom !== undefined && stepsDone >= 2) {
+    computedSteps = stepsDone - 1;
+    windowSeconds = (endedAt - measuredFrom) / 1000;
+    if (cutAtDeadline === "mid-step") {
+      windowBytes = endedDelivered - measuredDeliveredFrom;
+      basis = "measured-steps-and-stall";
+    } else {
+      // Throughput as DLIO reports it: the bytes of the batches consumed in the measured steps.
+      windowBytes = 0;
+      for (const perAccelerator of plan.slice(1, stepsDone)) for (const batch of perAccelerator) for (const i of batch) windowBytes += samples[i]?.length ?? 0;
+      basis = "measured-steps";
+    }
+  } else {
+    computedSteps = stepsDone;
+    windowSeconds = (endedAt - started) / 1000;
+    windowBytes = endedDelivered;
+    basis = "whole-run";
+  }
+  const wallSeconds = Math.max(windowSeconds, 1e-6);
   return {
     accelerators,
     // Nominal compute, not measured sleeps: a busy event loop oversleeps, which must not look like utilisation.
-    au: Math.min(1, (measuredSteps * computeSeconds) / wallSeconds),
-    mibPerSec: measuredBytes / (1024 * 1024) / wallSeconds,
-    samplesPerSec: (measuredSteps * accelerators * batchSize) / wallSeconds,
+    au: Math.min(1, (computedSteps * computeSeconds) / wallSeconds),
+    mibPerSec: windowBytes / (1024 * 1024) / wallSeconds,
+    samplesPerSec: (computedSteps * accelerators * batchSize) / wallSeconds,
     steps: stepsDone,
     wallSeconds,
     verifiedSamples,
+    ...(cutAtDeadline ? { cutAtDeadline, basis } : {}),
   };
 }
 

@@ -24,14 +24,28 @@ export interface MeasureOptions {
  * A run that reads more samples than the data set holds re-reads some, and a cache (the agent's,
  * rclone's, the page cache) may serve the repeats. Cold paths avoid it where the data set allows
  * (sweep's singleEpoch); where it does not (quick unet3d: 4 samples, batch 7) the cold path's
- * description says so rather than the number hiding it.
+ * description says so rather than the number hiding it. Runs cut at the deadline inside a step
+ * are named too, with what their numbers cover.
  */
-function describeRuns(path: DataPath, runs: readonly RunResult[], dataSet: DataSet, total: number): string {
+function describeRuns(path: DataPath, runs: readonly RunResult[], dataSet: DataSet, total: number, deadlineSeconds: number): string {
+  const notes: string[] = [];
   // Warm paths re-read by design; the report's header notes re-reads for every path once.
-  if (!path.name.endsWith("-cold")) return path.description;
-  const reread = runs.filter((r) => r.steps * r.accelerators * dataSet.workload.batchSize > total).map((r) => r.accelerators);
-  if (reread.length === 0) return path.description;
-  return `${path.description} [runs with ${[...new Set(reread)].join(", ")} accelerators read more than the ${total}-sample data set, so repeats may have come from a cache]`;
+  const reread = path.name.endsWith("-cold") ? runs.filter((r) => r.steps * r.accelerators * dataSet.workload.batchSize > total).map((r) => r.accelerators) : [];
+  if (reread.length > 0) notes.push(`runs with ${[...new Set(reread)].join(", ")} accelerators read more than the ${total}-sample data set, so repeats may have come from a cache`);
+  // A run cut inside a step is not measured like the others (emulator.ts, RunResult.basis): say so where its numbers appear.
+  const cut = runs.filter((r) => r.cutAtDeadline === "mid-step");
+  if (cut.length > 0) {
+    const whole = cut.some((r) => r.basis === "whole-run");
+    notes.push(
+      `runs with ${[...new Set(cut.map((r) => r.accelerators))].join(", ")} accelerators cut at the ${deadlineSeconds} s deadline inside a step (reads in flight finished, verified): ` +
+        `AU = compute of completed steps ÷ wall time, MiB/s = verified bytes read ÷ wall time${whole ? ", over the whole run (start-up included) when no measured step completed" : ""}`,
+    );
+  }
+  if (notes.length === 0) return path.description;
+  // Before "; origin: …", which the Markdown table drops (report.ts withoutOrigin): the notes must show there.
+  const at = path.description.indexOf("; origin:");
+  const [head, tail] = at < 0 ? [path.description, ""] : [path.description.slice(0, at), path.description.slice(at)];
+  return `${head} [${notes.join("; ")}]${tail}`;
 }
 
 export async function measurePath(options: MeasureOptions): Promise<PathResult> {
@@ -71,7 +85,7 @@ export async function measurePath(options: MeasureOptions): Promise<PathResult> 
     } else {
       options.log(`${path.name}: runs read and verified all ${total} samples`);
     }
-    return summarizePath({ name: path.name, description: describeRuns(path, swept, dataSet, total), runs: swept, ...(setupSeconds !== undefined ? { setupSeconds } : {}) });
+    return summarizePath({ name: path.name, description: describeRuns(path, swept, dataSet, total, options.deadlineSeconds), runs: swept, ...(setupSeconds !== undefined ? { setupSeconds } : {}) });
   } catch (error) {
     if (error instanceof VerificationError || options.signal?.aborted) throw error;
     const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]?.slice(0, 300) ?? "";

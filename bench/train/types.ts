@@ -75,6 +75,19 @@ export interface RunResult {
   wallSeconds: number;
   /** Samples whose bytes were checked against the source in this run (0 when verification is off). */
   verifiedSamples: number;
+  /**
+   * Set when the run's deadline ended it early: "between-steps" after a completed step, or
+   * "mid-step" when reads stopped inside a step (those in flight finished and were verified).
+   */
+  cutAtDeadline?: "between-steps" | "mid-step";
+  /**
+   * What au, mibPerSec and wallSeconds cover when the run was cut: "measured-steps" (DLIO's
+   * window: every step but the first), "measured-steps-and-stall" (that window up to the last
+   * in-flight read, compute of completed steps only, MiB/s of the bytes read in it) or
+   * "whole-run" (no measured step completed: from the run's start, start-up included; AU =
+   * compute of completed steps, often none, ÷ wall time; MiB/s = verified bytes read ÷ wall time).
+   */
+  basis?: "measured-steps" | "measured-steps-and-stall" | "whole-run";
 }
 
 /** One data path's result in bench/results/train-<workload>.json. */

@@ -16,7 +16,7 @@ export interface UploadOptions {
   bucket: string;
   prefix: string;
   log: (line: string) => void;
-  /** Files in flight at once; default 4 (local R2 is disk-bound, more does not help). */
+  /** Files in flight at once; default 4 (local R2 is CPU-bound here, more does not help). */
   concurrency?: number;
 }
 
@@ -37,11 +37,16 @@ export async function uploadDataSet(options: UploadOptions): Promise<{ seconds: 
   const worker = async () => {
     for (let file = queue.shift(); file; file = queue.shift()) {
       // R2 wants equal-sized parts (all but the last): lib-storage's fixed partSize gives that.
+      // One part in flight per file (4 in all): `wrangler dev` is CPU-bound on this 2-core
+      // machine, and more parts in flight only contend. Measured once each for quick unet3d
+      // (559 MiB, no flexible checksum: paths.ts), load average 2–6: queueSize 1 21.4 and
+      // 21.7 s, queueSize 2 33.5 and 38.7 s, 32 MiB parts × 4 51 s, 8 MiB parts 28 s, 2 files
+      // at a time 26 s.
       const upload = new Upload({
         client,
         params: { Bucket: bucket, Key: prefix + file.name, Body: createReadStream(join(dataSet.root, file.name)), ContentLength: file.bytes },
         partSize: 16 * MiB,
-        queueSize: 2,
+        queueSize: 1,
       });
       await upload.done();
       doneFiles++;
