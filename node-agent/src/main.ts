@@ -76,7 +76,11 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
   });
   reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks, ...(pool ? { placement: pool.placement } : {}) });
   const readPath = reader;
-  metadata.landFirstBlocksWith(config.blockSizeBytes, (info, data) => readPath.landFirstBlock(info, data));
+  metadata.landFirstBlocksWith(
+    config.blockSizeBytes,
+    (info, data) => readPath.landFirstBlock(info, data),
+    (bucket, key) => cache.mayHoldObject(bucket, key),
+  );
   // Shared by the mount and the S3 endpoint: one verified copy of a hot block serves both.
   const recent = new RecentBlocks({ reader, maxBlocks: Math.max(8, Math.floor(RECENT_BLOCK_BYTES / config.blockSizeBytes)) });
   const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger });

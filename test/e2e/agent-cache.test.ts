@@ -87,6 +87,30 @@ describe("agent read path", () => {
     }
   });
 
+  it("after a restart, reads what the cache already holds without fetching it again", async () => {
+    const first = await startAgent("restart");
+    const c1 = client(first.url);
+    try {
+      expect(sha(await get(c1, "agent/big.bin"))).toBe(sha(big));
+      for (const [i, body] of small.entries()) expect(sha(await get(c1, `agent/small/${String(i).padStart(2, "0")}.bin`))).toBe(sha(body));
+    } finally {
+      await first.stop();
+    }
+    // A new process knows its blocks (rescanned) but none of their objects' metadata yet.
+    const second = await startAgent("restart");
+    try {
+      for (let i = 0; i < 100 && ((await second.status()) as { cache: { scanning: boolean } }).cache.scanning; i++) await new Promise((r) => setTimeout(r, 100));
+      const c2 = client(second.url);
+      expect(sha(await get(c2, "agent/big.bin"))).toBe(sha(big));
+      for (const [i, body] of small.entries()) expect(sha(await get(c2, `agent/small/${String(i).padStart(2, "0")}.bin`))).toBe(sha(body));
+      const status = (await second.status()) as { bytesBySource: { origin: number; cache: number } };
+      expect(status.bytesBySource.origin).toBe(0);
+      expect(status.bytesBySource.cache).toBeGreaterThanOrEqual(big.length);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it("serves ranges at odd offsets, across block boundaries, and 416 past the end", async () => {
     const agent = await startAgent("ranges");
     try {

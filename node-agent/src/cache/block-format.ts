@@ -61,6 +61,12 @@ function hash64(parts: readonly string[]): Buffer {
   return hash("sha256", JSON.stringify(parts), "buffer");
 }
 
+/** The hash of an object's name, whatever its version: BlockHashes' keyHi and keyLo. */
+export function keyHash(bucket: string, key: string): { keyHi: number; keyLo: number } {
+  const k = hash64([bucket, key]);
+  return { keyHi: k.readUInt32BE(0), keyLo: k.readUInt32BE(4) };
+}
+
 export function blockHashes(bucket: string, key: string, etag: string): BlockHashes {
   const k = hash64([bucket, key]);
   const v = hash64([bucket, key, etag]);

@@ -115,6 +115,12 @@ class PairTable {
   }
 }
 
+const KEY_BITS = 1 << 24;
+
+function keyBit(keyHi: number, keyLo: number): number {
+  return ((keyHi ^ keyLo) >>> 0) & (KEY_BITS - 1);
+}
+
 export class BlockIndex {
   // Object versions: hashes, live block count, flags. A free object slot links to the next through oBlocks.
   private oVerHi = new Uint32Array(INITIAL_CAPACITY);
@@ -126,6 +132,13 @@ export class BlockIndex {
   private oFree = NONE;
   private oHigh = 0;
   private readonly objects = new PairTable();
+  /**
+   * One bit per key-hash bucket (2^24 bits, 2 MiB): set when any version of a key gets a block,
+   * never cleared. "May hold" can be wrong only towards yes (a shared bit, an evicted object),
+   * which costs a HEAD before the read; "no" is certain, so a cold read may fetch the metadata
+   * with the first block without risking a download of bytes already on disk.
+   */
+  private readonly keyBits = new Uint8Array(KEY_BITS / 8);
 
   // Blocks: owner object (NONE when free), index, file size, write time, LRU links. A free slot links through bNext.
   private bObj = new Int32Array(INITIAL_CAPACITY).fill(NONE);
@@ -222,6 +235,12 @@ export class BlockIndex {
     }
   }
 
+  /** False only if no version of the key has had a block here since the index was built. */
+  mayHoldKey(keyHi: number, keyLo: number): boolean {
+    const bit = keyBit(keyHi, keyLo);
+    return ((this.keyBits[bit >>> 3] ?? 0) & (1 << (bit & 7))) !== 0;
+  }
+
   /** Marks a block as just used. */
   touch(slot: number): void {
     if (!((this.bFlags[slot] ?? 0) & IN_LRU) || this.head === slot) return;
@@ -312,6 +331,8 @@ export class BlockIndex {
     this.oKeyLo[o] = n.keyLo;
     this.oBlocks[o] = 0;
     this.oFlags[o] = pinned ? PINNED : 0;
+    const bit = keyBit(n.keyHi, n.keyLo);
+    this.keyBits[bit >>> 3] = (this.keyBits[bit >>> 3] ?? 0) | (1 << (bit & 7));
     this.objects.insert(o, n.verHi, n.verLo);
     this.objectCount++;
     return o;

@@ -9,21 +9,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockId, type BlockLease } from "./block-cache.ts";
-import {
-  BLOCKS_DIR,
-  MAX_HEADER_BYTES,
-  TMP_DIR,
-  blockHashes,
-  blockName,
-  decodeBlock,
-  encodeHeader,
-  fanDir,
-  keyHex,
-  namePrefix,
-  parseBlockName,
-  type BlockHashes,
-  type BlockName,
-} from "./block-format.ts";
+import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, decodeBlock, encodeHeader, fanDir, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR } from "./block-format.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { FreeSpaceBound } from "./free-space.ts";
 import { OpenFiles } from "./open-files.ts";
@@ -216,6 +202,16 @@ export class DiskBlockCache implements BlockCache {
     const p = this.write(id, data, h).finally(() => this.putting.delete(inFlight));
     this.putting.set(inFlight, p);
     return p;
+  }
+
+  /**
+   * Whether some version of the object may have blocks here (always yes while the start-up
+   * scan runs). A "no" is certain: a cold read may then fetch metadata and first block at once.
+   */
+  mayHoldObject(bucket: string, key: string): boolean {
+    if (this.scanning) return true;
+    const k = keyHash(bucket, key);
+    return this.index.mayHoldKey(k.keyHi, k.keyLo);
   }
 
   has(id: BlockId): boolean {

@@ -148,7 +148,11 @@ export class ObjectReader {
    */
   landFirstBlock(info: ObjectInfo, data: Uint8Array): void {
     const fillKey = `${info.bucket}\n${info.key}\n${info.etag}\n0`;
-    if (this.landing.has(fillKey) || this.cache.has(this.blockId(info, 0)) || data.length !== Math.min(this.blockSizeBytes, info.size)) return;
+    if (this.landing.has(fillKey) || this.cache.has(this.blockId(info, 0)) || data.length !== Math.min(this.blockSizeBytes, info.size)) {
+      // Not kept, but the origin sent it all the same: `bytesBySource.origin` counts what came.
+      this.stats.bytesFromOrigin += data.length;
+      return;
+    }
     try {
       this.landFilled(info, 0, data, fillKey);
     } catch (error) {
