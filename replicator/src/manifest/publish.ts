@@ -47,14 +47,6 @@ function entriesFor(listed: Map<string, DestObject>, known: Map<string, IndexEnt
   });
 }
 
-function sameEntry(a: ManifestEntry, b: ManifestEntry | undefined): boolean {
-  return b !== undefined && a.key === b.key && a.size === b.size && a.etag === b.etag && a.lastModified === b.lastModified && a.crc32c === b.crc32c && a.md5 === b.md5;
-}
-
-function sameEntries(a: ManifestEntry[], b: ManifestEntry[]): boolean {
-  return a.length === b.length && a.every((e, i) => sameEntry(e, b[i]));
-}
-
 /** Whether `entries` (in the manifest's sorted order) are exactly what entriesFor(listed, known) would give. */
 function describesListing(entries: ManifestEntry[], listed: Map<string, DestObject>, known: Map<string, IndexEntry>): boolean {
   if (entries.length !== listed.size) return false;
@@ -91,10 +83,10 @@ export async function publishManifest(input: PublishInput): Promise<PublishResul
     const unknown: string[] = [];
     for (const o of listed.values()) if (!currentLineage(input.known.get(o.key), o)) unknown.push(o.key);
     if (unknown.length > 0) await input.lookup(unknown);
-    // The usual case (nothing changed) is decided without building and sorting 100,000 new entries.
+    // Unchanged is decided without building and sorting 100,000 new entries; describesListing
+    // is exactly "existing equals entriesFor(listed, known)".
     if (existing && describesListing(existing, listed, input.known)) return { key, objects: existing.length, written: round > 0 };
     const entries = entriesFor(listed, input.known);
-    if (existing && sameEntries(existing, entries)) return { key, objects: entries.length, written: round > 0 };
     const bytes = await encodeManifest({ bucket: input.dest.bucket, prefix: input.destPrefix, generatedAt: (input.now ?? (() => new Date()))(), entries });
     await putSmallFile(input.dest, key, bytes, "application/x-ndjson");
     existing = entries;
