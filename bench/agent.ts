@@ -221,6 +221,8 @@ try {
     mountSmall = Math.max(mountSmall, readSmallFilesPerS(mountSmallPaths, DURATION_S / 2));
   }
 
+  // How the mount served those reads (driver, passthrough copies, opens answered on the reader thread).
+  const mountStatus = (await retried(async () => agent?.status()))?.mount as Record<string, unknown> | null | undefined;
   const indexBytesPerBlock = syntheticIndexBytesPerBlock(1_000_000);
   const scan = await scanBench(join(work, "scan"), SCAN_BLOCKS);
 
@@ -232,6 +234,7 @@ try {
   row("", "", `local files/s ${diskSmall.toFixed(0)}`, agentSmall.reqPerS / diskSmall, 0);
   row("mount: read 256 MiB files, MiB/s", mountLarge.toFixed(0), `local ${diskLarge.toFixed(0)}`, mountLarge / diskLarge, 0.5);
   console.log(`${"  (MiB the agent served to those warm reads)".padEnd(44)} ${mountLargeAgentMiB.toFixed(0).padStart(14)}`);
+  console.log(`  mount: ${JSON.stringify(mountStatus)}`);
   row("mount: read 114 KiB files, files/s", mountSmall.toFixed(0), `local ${diskSmall.toFixed(0)}`, mountSmall / diskSmall, 0.5);
   console.log(`${"index bytes per block (1,000,000 entries)".padEnd(44)} ${indexBytesPerBlock.toFixed(0).padStart(14)} B   (target ≤ 300 B) ${indexBytesPerBlock <= 300 ? "met" : "MISSED"}`);
   console.log(`${`start-up: first get served during the scan`.padEnd(44)} ${scan.firstGetMs.toFixed(0).padStart(14)} ms  (hit: ${scan.hit}, scan still running: ${scan.servedDuringScan})`);
@@ -245,6 +248,7 @@ try {
     files: { large: { count: LARGE_COUNT, bytes: LARGE_BYTES }, small: { count: SMALL_COUNT, bytes: SMALL_BYTES } },
     largeGetMiBps: { agent: agentLarge.mibPerS, nginx: nginxLarge.mibPerS, localRead: diskLarge, ratioVsNginx: agentLarge.mibPerS / nginxLarge.mibPerS, target: 1.0 },
     smallGetReqPerS: { agent: agentSmall.reqPerS, nginx: nginxSmall.reqPerS, localFilesPerS: diskSmall, ratioVsNginx: agentSmall.reqPerS / nginxSmall.reqPerS, target: 0.5 },
+    mountDriver: mountStatus ?? null,
     mountLargeMiBps: { mount: mountLarge, local: diskLarge, ratio: mountLarge / diskLarge, target: 0.5, agentServedMiB: mountLargeAgentMiB },
     mountSmallFilesPerS: { mount: mountSmall, local: diskSmall, ratio: mountSmall / diskSmall, target: 0.5 },
     indexBytesPerBlock: { value: indexBytesPerBlock, target: 300 },

@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<void> {
   let agent;
   try {
     // The FUSE binding loads only when a mount is asked for.
-    const mount = config.mount ? (await import("../node-agent/src/server/fuse-view.ts")).mountFuseView : undefined;
+    const mount = config.mount ? (await import("../node-agent/src/server/mount-view.ts")).mountView : undefined;
     agent = await startAgent(config, mount ? { mount } : {});
   } catch (error) {
     if (error instanceof UsageError) throw error;

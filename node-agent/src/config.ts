@@ -12,6 +12,10 @@ export interface AgentConfig {
   minFreeRatio: number;
   listen: { host: string; port: number };
   mount?: string;
+  /** How the mount talks to the kernel: its own /dev/fuse connection (root; passthrough for large cached files), libfuse, or whichever works. */
+  mountDriver: "auto" | "kernel" | "libfuse";
+  /** Disk the kernel driver may spend on whole-file copies of large cached objects read as passthrough files (0 turns passthrough off). */
+  passthroughBudgetBytes: number;
   /** Seconds metadata is trusted, or "indefinite". */
   metadataTtl: number | "indefinite";
   blockSizeBytes: number;
@@ -60,6 +64,8 @@ const SETTINGS = {
   "min-free": { flag: "--min-free", env: "FERRY_MIN_FREE" },
   listen: { flag: "--listen", env: "FERRY_LISTEN" },
   mount: { flag: "--mount", env: "FERRY_MOUNT" },
+  "mount-driver": { flag: "--mount-driver", env: "FERRY_MOUNT_DRIVER" },
+  "passthrough-budget": { flag: "--passthrough-budget", env: "FERRY_PASSTHROUGH_BUDGET" },
   "metadata-ttl": { flag: "--metadata-ttl", env: "FERRY_METADATA_TTL" },
   "block-size": { flag: "--block-size", env: "FERRY_BLOCK_SIZE" },
   "local-key": { flag: "--local-key", env: "FERRY_LOCAL_KEY" },
@@ -115,18 +121,19 @@ function parseMillis(text: string, name: SettingName, minMs: number, maxMs: numb
   return Math.round(ms);
 }
 
-/** The pool settings, or undefined when neither --cluster nor --peers is given. */
-/** `--near-cache`: a size, or a percentage of the cache size (default 10%). */
-function parseNearCache(text: string, cacheSizeBytes: number): number {
+/** A size, or a percentage of the cache size (`--near-cache`, `--passthrough-budget`). */
+function parseShareOfCache(text: string, cacheSizeBytes: number, name: SettingName): number {
   const percent = /^(\d+(?:\.\d+)?)%$/.exec(text.trim());
   if (percent) {
-    if (Number(percent[1]) > 100) throw new ConfigError(`${where("near-cache")} must be at most 100%, got "${text}"`);
+    if (Number(percent[1]) > 100) throw new ConfigError(`${where(name)} must be at most 100%, got "${text}"`);
     return Math.floor((cacheSizeBytes * Number(percent[1])) / 100);
   }
-  const bytes = parseBytes(text, "near-cache");
-  if (bytes > cacheSizeBytes) throw new ConfigError(`${where("near-cache")} (${text}) cannot exceed the cache size`);
+  const bytes = parseBytes(text, name);
+  if (bytes > cacheSizeBytes) throw new ConfigError(`${where(name)} (${text}) cannot exceed the cache size`);
   return bytes;
 }
+
+/** The pool settings, or undefined when neither --cluster nor --peers is given. */
 
 function parseSwitch(text: string | undefined, name: SettingName): boolean {
   if (text === undefined || text === "" ) return false;
@@ -160,7 +167,7 @@ function resolvePool(get: (name: SettingName) => string | undefined, cacheSizeBy
     heartbeatMs: parseMillis(get("heartbeat") ?? "3s", "heartbeat", 200, 60_000),
     peerTimeoutMs: parseMillis(get("peer-timeout") ?? "10s", "peer-timeout", 100, 120_000),
     ...(peers && clusterSecret ? { clusterSecret } : {}),
-    nearCacheBytes: parseNearCache(get("near-cache") ?? "10%", cacheSizeBytes),
+    nearCacheBytes: parseShareOfCache(get("near-cache") ?? "10%", cacheSizeBytes, "near-cache"),
     replicas: parseInteger(get("replicas") ?? "1", "replicas", 1, 8),
     handoff: parseSwitch(get("handoff"), "handoff"),
     handoffDeadlineMs: parseMillis(get("handoff-deadline") ?? "30s", "handoff-deadline", 100, 600_000),
@@ -204,6 +211,8 @@ export function resolveConfig(sources: { flags: RawSettings; env: NodeJS.Process
   if (!["debug", "info", "warn", "error"].includes(logLevel)) throw new ConfigError(`${where("log-level")} must be debug, info, warn or error`);
   const localKey = get("local-key");
   const mount = get("mount");
+  const mountDriver = get("mount-driver") ?? "auto";
+  if (!["auto", "kernel", "libfuse"].includes(mountDriver)) throw new ConfigError(`${where("mount-driver")} must be auto, kernel or libfuse, got "${mountDriver}"`);
   const cacheSizeBytes = parseBytes(get("cache-size") ?? "500GiB", "cache-size");
   const pool = resolvePool(get, cacheSizeBytes);
   return Object.freeze({
@@ -214,6 +223,8 @@ export function resolveConfig(sources: { flags: RawSettings; env: NodeJS.Process
     minFreeRatio: Number(minFree[1]) / 100,
     listen: { host: listen[1].replace(/^\[(.*)\]$/, "$1"), port: Number(listen[2]) },
     ...(mount ? { mount } : {}),
+    mountDriver: mountDriver as AgentConfig["mountDriver"],
+    passthroughBudgetBytes: parseShareOfCache(get("passthrough-budget") ?? "10%", cacheSizeBytes, "passthrough-budget"),
     metadataTtl: ttl,
     blockSizeBytes,
     ...(localKey ? { localKey: parseKeyPair(localKey, "local-key") } : {}),
@@ -234,6 +245,8 @@ export function describeConfig(config: AgentConfig): Record<string, unknown> {
     minFreeRatio: config.minFreeRatio,
     listen: `${config.listen.host}:${config.listen.port}`,
     mount: config.mount ?? null,
+    mountDriver: config.mountDriver,
+    passthroughBudgetBytes: config.passthroughBudgetBytes,
     metadataTtl: config.metadataTtl,
     blockSizeBytes: config.blockSizeBytes,
     localKey: config.localKey ? `${config.localKey.accessKeyId}:[redacted]` : null,

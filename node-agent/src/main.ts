@@ -25,11 +25,23 @@ export interface RunningAgent {
 
 export interface MountedView {
   unmount(): Promise<void>;
+  /** What `ferry status` shows about the mount. */
+  status(): Record<string, unknown>;
 }
 
 /** Optional POSIX view: loaded only when --mount is given (it needs libfuse). */
 /** `metadataTtl`: how long metadata is trusted; "indefinite" means objects never change under their keys. */
-export type MountFactory = (input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger; metadataTtl: number | "indefinite"; recent: RecentBlocks }) => Promise<MountedView>;
+export type MountFactory = (input: {
+  mountPoint: string;
+  metadata: MetadataCache;
+  reader: ObjectReader;
+  logger: Logger;
+  metadataTtl: number | "indefinite";
+  recent: RecentBlocks;
+  cacheDir: string;
+  driver: AgentConfig["mountDriver"];
+  passthroughBudgetBytes: number;
+}) => Promise<MountedView>;
 
 /** Memory for verified blocks held for sub-block reads (kernel requests, S3 ranges of records). */
 const RECENT_BLOCK_BYTES = 256 * 2 ** 20;
@@ -85,6 +97,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
   const recent = new RecentBlocks({ reader, maxBlocks: Math.max(8, Math.floor(RECENT_BLOCK_BYTES / config.blockSizeBytes)) });
   const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger });
   const started = Date.now();
+  let view: MountedView | undefined;
   const status = () => {
     const c = cache.stats();
     const r = reader.stats;
@@ -98,6 +111,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       reader: r,
       metadata: metadata.stats,
       pins: cache.pins(),
+      mount: view?.status() ?? null,
       warmJobs: warm.list(),
       verifiedObjects: r.verifiedObjects,
       ...(pool ? { pool: pool.status() } : {}),
@@ -133,8 +147,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
     }
   }
 
-  let view: MountedView | undefined;
-  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl, recent });
+  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl, recent, cacheDir: config.cacheDir, driver: config.mountDriver, passthroughBudgetBytes: config.passthroughBudgetBytes });
 
   const resumed = await warm.resume();
   if (resumed.length) logger.info("refilling remembered warms", { jobs: resumed.map((j) => `${j.bucket}/${j.prefix}`) });

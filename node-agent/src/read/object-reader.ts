@@ -93,6 +93,12 @@ export class ObjectReader {
     return Math.max(1, Math.ceil(info.size / this.blockSizeBytes));
   }
 
+  /** True when every block of this version is in the local cache (index only: no disk I/O, no checksum). */
+  holdsWhole(info: ObjectInfo): boolean {
+    for (let i = 0, n = this.blockCount(info); i < n; i++) if (!this.cache.has(this.blockId(info, i))) return false;
+    return true;
+  }
+
   private blockId(info: ObjectInfo, index: number): BlockId {
     return { bucket: info.bucket, key: info.key, etag: info.etag, index };
   }

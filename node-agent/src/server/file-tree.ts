@@ -1,52 +1,17 @@
-// The POSIX view: the agent's buckets as a read-only file tree (`<mount>/<bucket>/<key>`)
-// over FUSE, so open(), h5py.File(), os.scandir() and ImageFolder work unchanged. The
-// kernel caches attributes, entries and data (auto_cache drops a file's pages when its size
-// or mtime change, i.e. when the object changed), so warm reads never reach this process.
-// open() and close() are left to libfuse's C side: each one handled here would cost a hop
-// to the JavaScript thread and halve small-file opens per second (measured: 5.9k → 11.1k
-// files/s). So the version a read serves is the one the last lookup or stat of that path
-// saw (blocks are keyed by ETag, so a changed object is never served from old blocks; a
-// file held open across a change reads the new version from then on). For immutable
-// datasets (`--metadata-ttl indefinite`) even libfuse's open is skipped: open answers
-// ENOSYS once and the kernel then opens and closes files without asking (zero-message
-// open, Linux ≥ 3.17), measured 2× files/s again; the cost is that the kernel keeps pages
-// of a same-size rewrite, which is why only immutable data gets it. A stale mount left
-// by a crashed agent is unmounted and reused (fuse-native's `force`).
-import { createRequire } from "node:module";
+// The POSIX view's file tree: the agent's buckets as a read-only tree of folders and files
+// (`/<bucket>/<key>`), answered from the metadata cache and the block cache. It speaks in
+// paths and negative errno values; the FUSE front-ends (kernel-mount.ts, which talks to
+// /dev/fuse itself and can hand large cached files to the kernel as passthrough files, and
+// libfuse-mount.ts over fuse-native) turn it into a mount.
+// The version a read serves is the one the last lookup or stat of that path saw (blocks are
+// keyed by ETag, so a changed object is never served from old blocks; a file held open across
+// a change reads the new version from then on).
+import { constants } from "node:os";
 import type { Logger } from "../log.ts";
-import type { MountFactory, MountedView } from "../main.ts";
 import type { MetadataCache } from "../metadata/metadata-cache.ts";
 import { OriginRefusedError, type ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
 import type { RecentBlocks } from "./recent-blocks.ts";
-
-interface FuseStat {
-  mtime: Date;
-  atime: Date;
-  ctime: Date;
-  size: number;
-  mode: number;
-  uid: number;
-  gid: number;
-  nlink?: number;
-}
-
-type Callback = (code: number, ...values: unknown[]) => void;
-
-interface FuseInstance {
-  mount(cb: (error: Error | null) => void): void;
-  unmount(cb: (error: Error | null) => void): void;
-}
-
-interface FuseModule {
-  new (mountPoint: string, ops: Record<string, unknown>, options: Record<string, unknown>): FuseInstance;
-  ENOENT: number;
-  EIO: number;
-  EROFS: number;
-  EACCES: number;
-  ENOSYS: number;
-  ENOTDIR: number;
-}
 
 const DIR_MODE = 0o040555;
 const FILE_MODE = 0o100444;
@@ -70,9 +35,39 @@ function etagMillis(etag: string): number {
   return h % 1000;
 }
 
-export class FuseView implements MountedView {
-  private readonly fuse: FuseInstance;
-  private readonly Fuse: FuseModule;
+/** Negative errno values, as both FUSE front-ends answer them. */
+export const Errno = {
+  ENOENT: -constants.errno.ENOENT,
+  EIO: -constants.errno.EIO,
+  EROFS: -constants.errno.EROFS,
+  EACCES: -constants.errno.EACCES,
+  ENOSYS: -constants.errno.ENOSYS,
+  ENOTDIR: -constants.errno.ENOTDIR,
+} as const;
+
+/** What stat() of a path says (the shape both front-ends encode). */
+export interface FileAttributes {
+  kind: "dir" | "file";
+  mtime: Date;
+  size: number;
+  mode: number;
+  nlink: number;
+}
+
+export interface DirectoryEntry {
+  name: string;
+  kind: "dir" | "file";
+}
+
+export interface TreeInput {
+  metadata: MetadataCache;
+  reader: ObjectReader;
+  logger: Logger;
+  metadataTtl: number | "indefinite";
+  recent: RecentBlocks;
+}
+
+export class FileTree {
   private readonly metadata: MetadataCache;
   private readonly reader: ObjectReader;
   private readonly logger: Logger;
@@ -84,94 +79,60 @@ export class FuseView implements MountedView {
   private readonly entries = new Map<string, Entry & { at: number }>();
   /** Folders whose first page a lookup miss listed, and when (see listFolderOnce). */
   private readonly listedFolders = new Map<string, { at: number; done: Promise<void> }>();
-  private nextHandle = 10;
   private readonly started = new Date();
 
   /** Seconds the kernel (and the readdir entries here) may trust what they were told. */
-  private readonly kernelCacheSeconds: number;
+  readonly kernelCacheSeconds: number;
+  /** `--metadata-ttl indefinite`: objects never change under a path. */
+  readonly immutable: boolean;
 
-  constructor(input: { mountPoint: string; metadata: MetadataCache; reader: ObjectReader; logger: Logger; metadataTtl: number | "indefinite"; recent: RecentBlocks }) {
-    const immutable = input.metadataTtl === "indefinite";
+  constructor(input: TreeInput) {
+    this.immutable = input.metadataTtl === "indefinite";
     this.kernelCacheSeconds = input.metadataTtl === "indefinite" ? IMMUTABLE_KERNEL_CACHE_SECONDS : Math.min(KERNEL_CACHE_SECONDS, input.metadataTtl);
-    this.Fuse = createRequire(import.meta.url)("fuse-native") as FuseModule;
     this.metadata = input.metadata;
     this.reader = input.reader;
     this.recent = input.recent;
     this.logger = input.logger;
-    const ops = {
-      getattr: (path: string, cb: Callback) => this.reply(cb, () => this.getattr(path)),
-      readdir: (path: string, cb: Callback) => this.reply(cb, () => this.readdir(path)),
-      ...(immutable ? { open: (_path: string, _flags: number, cb: Callback) => cb(this.Fuse.ENOSYS) } : {}),
-      read: (path: string, _fd: number, buffer: Buffer, length: number, position: number, cb: (bytes: number) => void) => {
-        this.read(path, buffer, length, position).then(cb, (error: unknown) => cb(this.errno(error, path)));
-      },
-      statfs: (_path: string, cb: Callback) => cb(0, { bsize: 4096, frsize: 4096, blocks: 1e9, bfree: 0, bavail: 0, files: 1e6, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 1024 }),
-      create: (_path: string, _mode: number, cb: Callback) => cb(this.Fuse.EROFS),
-      write: (_path: string, _fd: number, _b: Buffer, _l: number, _p: number, cb: (n: number) => void) => cb(this.Fuse.EROFS),
-      truncate: (_path: string, _size: number, cb: Callback) => cb(this.Fuse.EROFS),
-      unlink: (_path: string, cb: Callback) => cb(this.Fuse.EROFS),
-      mkdir: (_path: string, _mode: number, cb: Callback) => cb(this.Fuse.EROFS),
-      rmdir: (_path: string, cb: Callback) => cb(this.Fuse.EROFS),
-      rename: (_from: string, _to: string, cb: Callback) => cb(this.Fuse.EROFS),
-      chmod: (_path: string, _mode: number, cb: Callback) => cb(this.Fuse.EROFS),
-      utimens: (_path: string, _a: Date, _m: Date, cb: Callback) => cb(this.Fuse.EROFS),
-    };
-    this.fuse = new this.Fuse(input.mountPoint, ops, {
-      force: true,
-      mkdir: true,
-      allowOther: true,
-      autoCache: true,
-      attrTimeout: this.kernelCacheSeconds,
-      entryTimeout: this.kernelCacheSeconds,
-      // fuse-native has no flag for a read-only mount; its options are joined with commas,
-      // so "ro" rides along here. The kernel then refuses every write itself (EROFS) before
-      // any request reaches this process; the write handlers above stay as a second line.
-      fsname: "ferry,ro",
-      subtype: "ferry",
-      timeout: 120_000,
-    });
   }
 
-  async mount(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.fuse.mount((error) => (error ? reject(error) : resolve())));
-  }
-
-  async unmount(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
-  }
-
-  private reply(cb: Callback, work: () => Promise<unknown>): void {
-    work().then(
-      (value) => (value === undefined ? cb(0) : cb(0, value)),
-      (error: unknown) => cb(this.errno(error)),
-    );
-  }
-
-  private errno(error: unknown, path?: string): number {
+  /** The errno for a failure: a number thrown by the tree, EACCES for a refused key, else EIO (logged). */
+  errno(error: unknown, path?: string): number {
     if (typeof error === "number") return error;
-    if (error instanceof OriginRefusedError && error.status === 403) return this.Fuse.EACCES;
+    if (error instanceof OriginRefusedError && error.status === 403) return Errno.EACCES;
     this.logger.warn("fuse operation failed", { path, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
-    return this.Fuse.EIO;
+    return Errno.EIO;
   }
 
-  private stat(entry: Entry): FuseStat {
+  /** Bucket and key of a tree path. */
+  split(path: string): { bucket: string; key: string } {
+    const parts = path.split("/").filter(Boolean);
+    return { bucket: parts[0] ?? "", key: parts.slice(1).join("/") };
+  }
+
+  /** The ETag of the version stat last reported for file `path` (from a HEAD or a listing), if any. */
+  etag(path: string): string | undefined {
+    return this.versions.get(path)?.etag ?? this.fresh(path)?.etag;
+  }
+
+  /** The object version reads of `path` serve now, if a stat has seen one. */
+  version(path: string): ObjectInfo | undefined {
+    return this.versions.get(path);
+  }
+
+  private stat(entry: Entry): FileAttributes {
     // auto_cache drops a file's cached pages when the mtime it sees changes, so the mtime must
     // change with the version and only then: whole seconds (LIST and manifests carry
     // milliseconds, HEAD does not) plus milliseconds taken from the ETag (a rewrite of the
     // same size within the same second is still a new version).
     const mtime = new Date(Math.floor(entry.mtime.getTime() / 1000) * 1000 + etagMillis(entry.etag));
-    return { mtime, atime: mtime, ctime: mtime, size: entry.kind === "dir" ? 4096 : entry.size, mode: entry.kind === "dir" ? DIR_MODE : FILE_MODE, uid: 0, gid: 0, nlink: entry.kind === "dir" ? 2 : 1 };
+    return { kind: entry.kind, mtime, size: entry.kind === "dir" ? 4096 : entry.size, mode: entry.kind === "dir" ? DIR_MODE : FILE_MODE, nlink: entry.kind === "dir" ? 2 : 1 };
   }
 
-  private split(path: string): { bucket: string; key: string } {
-    const parts = path.split("/").filter(Boolean);
-    return { bucket: parts[0] ?? "", key: parts.slice(1).join("/") };
-  }
-
-  private async getattr(path: string): Promise<FuseStat> {
+  /** Attributes of `path`; throws Errno.ENOENT when it is neither a file nor a folder. */
+  async getattr(path: string): Promise<FileAttributes> {
     const { bucket, key } = this.split(path);
     if (!bucket) return this.stat({ kind: "dir", size: 0, mtime: this.started, etag: "" });
-    if (!(await this.metadata.listBuckets()).includes(bucket)) throw this.Fuse.ENOENT;
+    if (!(await this.metadata.listBuckets()).includes(bucket)) throw Errno.ENOENT;
     if (!key) return this.stat({ kind: "dir", size: 0, mtime: this.started, etag: "" });
     const known = this.fresh(path);
     if (known) return this.statListed(path, known);
@@ -196,7 +157,7 @@ export class FuseView implements MountedView {
     }
     const children = await this.metadata.list(bucket, { prefix: `${key}/`, delimiter: "/", maxKeys: 1 });
     if (children.objects.length || children.commonPrefixes.length) return this.stat({ kind: "dir", size: 0, mtime: this.started, etag: "" });
-    throw this.Fuse.ENOENT;
+    throw Errno.ENOENT;
   }
 
   /**
@@ -204,7 +165,7 @@ export class FuseView implements MountedView {
    * shows a new version must also drop the one remembered for reads (the next read learns the
    * new one), or the kernel would see the new size and mtime while reads served old bytes.
    */
-  private statListed(path: string, entry: Entry): FuseStat {
+  private statListed(path: string, entry: Entry): FileAttributes {
     if (entry.kind === "file" && this.versions.get(path)?.etag !== entry.etag) this.versions.delete(path);
     return this.stat(entry);
   }
@@ -233,40 +194,41 @@ export class FuseView implements MountedView {
     return { started: true, done };
   }
 
-  /** One LIST page of folder `path` (from `token`), remembered as entries; the names in it and the next token. */
-  private async listPage(path: string, token: string | undefined): Promise<{ names: string[]; next: string | undefined }> {
+  /** One LIST page of folder `path` (from `token`), remembered as entries; the children in it and the next token. */
+  private async listPage(path: string, token: string | undefined): Promise<{ names: DirectoryEntry[]; next: string | undefined }> {
     const { bucket, key } = this.split(path);
     const prefix = key ? `${key}/` : "";
-    const names: string[] = [];
+    const names: DirectoryEntry[] = [];
     const now = Date.now();
     const page = await this.metadata.list(bucket, { prefix, delimiter: "/", maxKeys: 1000, ...(token ? { continuationToken: token } : {}) });
     for (const p of page.commonPrefixes) {
       const name = p.slice(prefix.length, -1);
       if (!name || name === "." || name === "..") continue;
-      names.push(name);
+      names.push({ name, kind: "dir" });
       this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "dir", size: 0, mtime: this.started, etag: "", at: now });
     }
     for (const o of page.objects) {
       const name = o.key.slice(prefix.length);
       if (!name || name.includes("/")) continue;
-      names.push(name);
+      names.push({ name, kind: "file" });
       this.entries.set(`${path === "/" ? "" : path}/${name}`, { kind: "file", size: o.size, mtime: o.lastModified, etag: o.etag.replace(/^"|"$/g, ""), at: now });
     }
     if (this.entries.size > 500_000) this.entries.clear();
     return { names, next: page.isTruncated ? page.nextContinuationToken : undefined };
   }
 
-  private async readdir(path: string): Promise<string[]> {
+  /** The children of folder `path` (every LIST page). */
+  async readdir(path: string): Promise<DirectoryEntry[]> {
     const { bucket, key } = this.split(path);
-    if (!bucket) return this.metadata.listBuckets();
-    const names: string[] = [];
+    if (!bucket) return (await this.metadata.listBuckets()).map((name) => ({ name, kind: "dir" as const }));
+    const names: DirectoryEntry[] = [];
     let token: string | undefined;
     do {
       const page = await this.listPage(path, token);
       names.push(...page.names);
       token = page.next;
     } while (token);
-    if (!names.length && key && !(await this.metadata.head(bucket, key).catch(() => undefined)) && !(await this.metadata.listBuckets()).includes(bucket)) throw this.Fuse.ENOENT;
+    if (!names.length && key && !(await this.metadata.head(bucket, key).catch(() => undefined)) && !(await this.metadata.listBuckets()).includes(bucket)) throw Errno.ENOENT;
     return names;
   }
 
@@ -276,7 +238,8 @@ export class FuseView implements MountedView {
     if (this.versions.size > 500_000) this.versions.clear();
   }
 
-  private async read(path: string, buffer: Buffer, length: number, position: number): Promise<number> {
+  /** Reads up to `length` bytes at `position` of file `path` into `buffer`: the byte count (0 at the end). */
+  async read(path: string, buffer: Buffer, length: number, position: number): Promise<number> {
     let info = this.versions.get(path);
     if (!info) {
       // Known from a listing (or not at all): a read at the front fetches the metadata with
@@ -284,17 +247,10 @@ export class FuseView implements MountedView {
       const { bucket, key } = this.split(path);
       const front = position < this.reader.blockSizeBytes;
       info = bucket && key ? await (front ? this.metadata.headForRead(bucket, key) : this.metadata.head(bucket, key)) : undefined;
-      if (!info) throw this.Fuse.ENOENT;
+      if (!info) throw Errno.ENOENT;
       this.remember(path, info);
     }
     if (position >= info.size) return 0;
     return this.recent.copy(info, position, Math.min(length, info.size - position), buffer);
   }
 }
-
-export const mountFuseView: MountFactory = async (input) => {
-  const view = new FuseView(input);
-  await view.mount();
-  input.logger.info("mounted", { mountPoint: input.mountPoint });
-  return view;
-};

@@ -1,0 +1,326 @@
+// The POSIX view on the agent's own /dev/fuse connection (the default when the agent runs as
+// root): the file tree's paths become kernel inodes here, and opens decide how each file is
+// read. Large objects whose blocks are all cached open as passthrough files (see
+// passthrough-files.ts): the kernel reads a plain file on the cache disk at local-disk speed.
+// Everything else reads through FUSE with the kernel caching attributes, entries and data;
+// an open keeps the kernel's cached pages only while the version behind them is the one the
+// last stat saw (what libfuse calls auto_cache), so a changed object is never served from
+// old pages.
+import type { MountedView } from "../main.ts";
+import { Errno, FileTree, type FileAttributes, type TreeInput } from "./file-tree.ts";
+import { PassthroughFiles } from "./passthrough-files.ts";
+import { ATTR_OUT_BYTES, attrOut, direntBytes, DT_DIR, DT_REG, ENTRY_OUT_BYTES, entryOut, Op, OPEN_OUT_BYTES, OpenFlag, openOut, OUT_HEADER_BYTES, replyFrame, STATFS_OUT_BYTES, statfsOut, writeDirent } from "./fuse-kernel/protocol.ts";
+import { KernelSession, type FuseRequest } from "./fuse-kernel/session.ts";
+import type { ObjectInfo } from "../origin/object-origin.ts";
+
+const ROOT_ID = 1n;
+/** Inode numbers for readdir entries the kernel has not looked up yet (never 0: glibc skips those). */
+const UNLOOKED_INO_BASE = 1n << 40n;
+const WRITE_OPCODES = new Set([4 /* SETATTR */, 6, 8, 9, 10, 11, 12, 13, 16 /* WRITE */, 21 /* SETXATTR */, 24, 35 /* CREATE */, 43, 45]);
+
+interface Node {
+  id: bigint;
+  path: string;
+  lookups: number;
+  /** The version whose pages the kernel may hold for this inode (from its last FUSE-read open). */
+  pagesEtag: string | undefined;
+  /** Opens reading through FUSE, and opens passed through (the kernel allows one mode at a time per inode). */
+  cachedOpens: number;
+  passthroughOpens: number;
+  /** The version passthrough opens of this inode read. */
+  passthroughInfo: ObjectInfo | undefined;
+  /** Opens answered on the reader thread (see markFastOpen) and the copy they pass through, once made. */
+  fastOpen: boolean;
+  pinned: ObjectInfo | undefined;
+  pinning: boolean;
+}
+
+type Handle = { kind: "file"; node: Node; passthrough: ObjectInfo | undefined } | { kind: "dir"; node: Node; listing: Promise<Array<{ name: Buffer; kind: "dir" | "file" }>> | undefined };
+
+export class KernelMount implements MountedView {
+  private readonly tree: FileTree;
+  private readonly nodes = new Map<bigint, Node>();
+  private readonly byPath = new Map<string, Node>();
+  private readonly handles = new Map<bigint, Handle>();
+  private nextNode = ROOT_ID + 1n;
+  private nextHandle = 1n;
+  private session!: KernelSession;
+  private passthrough: PassthroughFiles | undefined;
+  /** Files from this size up may be passed through (and so never take the fast open path). */
+  private passthroughMinBytes = Number.POSITIVE_INFINITY;
+  /** Requests by opcode, since mount. */
+  private readonly requests: Record<number, number> = {};
+
+  private constructor(tree: FileTree) {
+    this.tree = tree;
+    const root: Node = { id: ROOT_ID, path: "/", lookups: 1, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, pinned: undefined, pinning: false };
+    this.nodes.set(ROOT_ID, root);
+    this.byPath.set("/", root);
+  }
+
+  static async mount(input: TreeInput & { mountPoint: string; cacheDir: string; passthroughBudgetBytes: number }): Promise<KernelMount> {
+    const view = new KernelMount(new FileTree(input));
+    view.session = await KernelSession.mount({
+      mountPoint: input.mountPoint,
+      logger: input.logger,
+      passthrough: input.passthroughBudgetBytes > 0,
+      onRequest: (request) => view.handle(request),
+    });
+    if (view.session.passthrough) {
+      // Two blocks: a smaller file costs more to copy than its reads through FUSE lose.
+      view.passthroughMinBytes = 2 * input.reader.blockSizeBytes;
+      view.passthrough = new PassthroughFiles({
+        dir: input.cacheDir,
+        budgetBytes: input.passthroughBudgetBytes,
+        minBytes: view.passthroughMinBytes,
+        reader: input.reader,
+        registry: view.session,
+        logger: input.logger,
+      });
+    }
+    return view;
+  }
+
+  status(): Record<string, unknown> {
+    return { driver: "kernel", inodes: this.nodes.size, openHandles: this.handles.size, requests: this.requests, fastOpens: this.session.fastOpens, passthrough: this.passthrough?.stats() ?? null };
+  }
+
+  async unmount(): Promise<void> {
+    this.passthrough?.close();
+    await this.session.unmount();
+  }
+
+  private handle(request: FuseRequest): void {
+    const { opcode, unique } = request;
+    this.requests[opcode] = (this.requests[opcode] ?? 0) + 1;
+    switch (opcode) {
+      case Op.LOOKUP:
+        return this.answer(unique, this.lookup(request));
+      case Op.FORGET:
+        return this.forget(request.nodeid, Number(request.arg.readBigUInt64LE(0)));
+      case Op.BATCH_FORGET: {
+        const count = request.arg.readUInt32LE(0);
+        for (let i = 0; i < count; i++) this.forget(request.arg.readBigUInt64LE(8 + i * 16), Number(request.arg.readBigUInt64LE(16 + i * 16)));
+        return;
+      }
+      case Op.GETATTR:
+        return this.answer(unique, this.getattr(unique, request.nodeid));
+      case Op.OPEN:
+        return this.answer(unique, this.open(request));
+      case Op.READ:
+        return this.read(request);
+      case Op.RELEASE:
+        return this.release(unique, request.arg.readBigUInt64LE(0));
+      case Op.OPENDIR:
+        return this.answer(unique, this.opendir(unique, request.nodeid));
+      case Op.READDIR:
+        return this.answer(unique, this.readdir(request));
+      case Op.RELEASEDIR:
+        this.handles.delete(request.arg.readBigUInt64LE(0));
+        return this.session.reply(replyFrame(unique, 0, 0));
+      case Op.STATFS: {
+        const frame = replyFrame(unique, 0, STATFS_OUT_BYTES);
+        statfsOut(frame, OUT_HEADER_BYTES);
+        return this.session.reply(frame);
+      }
+      default:
+        // FLUSH, ACCESS, xattrs and the rest: ENOSYS once, and the kernel stops asking.
+        return this.session.reply(replyFrame(unique, WRITE_OPCODES.has(opcode) ? Errno.EROFS : Errno.ENOSYS, 0));
+    }
+  }
+
+  /** Sends what `work` resolves to (a finished frame), or the errno it fails with. */
+  private answer(unique: bigint, work: Promise<Buffer>): void {
+    work.then(
+      (frame) => this.session.reply(frame),
+      (error: unknown) => this.session.reply(replyFrame(unique, this.tree.errno(error), 0)),
+    );
+  }
+
+  private node(id: bigint): Node {
+    const node = this.nodes.get(id);
+    if (!node) throw Errno.ENOENT;
+    return node;
+  }
+
+  private attr(node: Node, a: FileAttributes) {
+    return { ino: node.id, size: a.size, mtimeMs: a.mtime.getTime(), mode: a.mode, nlink: a.nlink };
+  }
+
+  private async lookup(request: FuseRequest): Promise<Buffer> {
+    const nul = request.arg.indexOf(0);
+    const name = request.arg.toString("utf8", 0, nul < 0 ? request.arg.length : nul);
+    const parent = this.node(request.nodeid);
+    const path = parent.path === "/" ? `/${name}` : `${parent.path}/${name}`;
+    const attributes = await this.tree.getattr(path);
+    let node = this.byPath.get(path);
+    if (!node) {
+      node = { id: this.nextNode++, path, lookups: 0, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, pinned: undefined, pinning: false };
+      this.nodes.set(node.id, node);
+      this.byPath.set(path, node);
+    }
+    node.lookups++;
+    // Small files of an immutable dataset: the reader thread answers their opens by itself,
+    // as passthrough files once a copy is pinned for them.
+    if (this.tree.immutable && attributes.kind === "file" && attributes.size < this.passthroughMinBytes && !node.fastOpen) {
+      node.fastOpen = this.session.markFastOpen(node.id);
+      if (node.fastOpen) this.pinCopy(node, 0);
+    } else if (attributes.kind === "file" && this.passthrough) {
+      const info = this.tree.version(path);
+      if (info) this.passthrough.prepare(info);
+    }
+    const frame = replyFrame(request.unique, 0, ENTRY_OUT_BYTES);
+    entryOut(frame, OUT_HEADER_BYTES, this.attr(node, attributes), this.tree.kernelCacheSeconds);
+    return frame;
+  }
+
+  private forget(id: bigint, lookups: number): void {
+    const node = this.nodes.get(id);
+    if (!node || id === ROOT_ID) return;
+    node.lookups -= lookups;
+    if (node.lookups <= 0) {
+      // Forgotten: the kernel holds no open file of it, so its pinned copy can go.
+      this.session.unmarkFastOpen(id);
+      if (node.pinned) this.passthrough?.unpin(node.pinned);
+      node.pinned = undefined;
+      this.nodes.delete(id);
+      if (this.byPath.get(node.path) === node) this.byPath.delete(node.path);
+    }
+  }
+
+  private async getattr(unique: bigint, id: bigint): Promise<Buffer> {
+    const node = this.node(id);
+    const attributes = await this.tree.getattr(node.path);
+    const frame = replyFrame(unique, 0, ATTR_OUT_BYTES);
+    attrOut(frame, OUT_HEADER_BYTES, this.attr(node, attributes), this.tree.kernelCacheSeconds);
+    return frame;
+  }
+
+  private async open(request: FuseRequest): Promise<Buffer> {
+    const node = this.node(request.nodeid);
+    if ((request.arg.readUInt32LE(0) & 3) !== 0 /* O_ACCMODE, O_RDONLY */) throw Errno.EROFS;
+    const info = this.tree.version(node.path);
+    let backingId = -1;
+    let passthrough: ObjectInfo | undefined;
+    if (node.passthroughOpens > 0 && node.passthroughInfo) {
+      // The kernel allows one mode per inode at a time: later opens join the passthrough ones.
+      backingId = this.passthrough?.acquire(node.passthroughInfo) ?? -1;
+      if (backingId >= 0) passthrough = node.passthroughInfo;
+    } else if (info && node.cachedOpens === 0 && this.passthrough) {
+      backingId = this.passthrough.acquire(info) ?? -1;
+      if (backingId >= 0) passthrough = info;
+    }
+    const fh = this.nextHandle++;
+    let flags: number;
+    if (passthrough) {
+      node.passthroughOpens++;
+      node.passthroughInfo = passthrough;
+      flags = OpenFlag.PASSTHROUGH;
+    } else {
+      if (node.passthroughOpens > 0) throw Errno.EIO; // the copy of the version being passed through is gone
+      node.cachedOpens++;
+      const etag = this.tree.etag(node.path);
+      flags = etag !== undefined && node.pagesEtag === etag ? OpenFlag.KEEP_CACHE : 0;
+      node.pagesEtag = etag;
+    }
+    this.handles.set(fh, { kind: "file", node, passthrough });
+    const frame = replyFrame(request.unique, 0, OPEN_OUT_BYTES);
+    openOut(frame, OUT_HEADER_BYTES, fh, flags | OpenFlag.NOFLUSH, passthrough ? backingId : 0);
+    return frame;
+  }
+
+  private read(request: FuseRequest): void {
+    const fh = request.arg.readBigUInt64LE(0);
+    const offset = Number(request.arg.readBigUInt64LE(8));
+    const size = request.arg.readUInt32LE(16);
+    const handle = this.handles.get(fh);
+    const node = handle?.node ?? this.nodes.get(request.nodeid);
+    if (!node) return this.session.reply(replyFrame(request.unique, Errno.ENOENT, 0));
+    const frame = replyFrame(request.unique, 0, size);
+    this.tree.read(node.path, frame.subarray(OUT_HEADER_BYTES), size, offset).then(
+      (n) => {
+        frame.writeUInt32LE(OUT_HEADER_BYTES + n, 0);
+        this.session.reply(frame.subarray(0, OUT_HEADER_BYTES + n));
+        if (node.fastOpen && !node.pinned) this.pinCopy(node, 0);
+        else if (n < size && this.passthrough) {
+          // The end of a file read through FUSE: its blocks are cached now, so a copy made
+          // now lets the next open pass through.
+          const info = this.tree.version(node.path);
+          if (info) this.passthrough.prepare(info);
+        }
+      },
+      (error: unknown) => this.session.reply(replyFrame(request.unique, this.tree.errno(error, node.path), 0)),
+    );
+  }
+
+  /**
+   * Pins a passthrough copy for a fast-open inode once its object is wholly cached; reads
+   * through FUSE fill the cache a moment after they are answered, so a few retries follow.
+   */
+  private pinCopy(node: Node, attempt: number): void {
+    const info = this.tree.version(node.path);
+    if (!this.passthrough || node.pinning || node.pinned || !info) return;
+    node.pinning = true;
+    this.passthrough.pin(info).then(
+      (id) => {
+        node.pinning = false;
+        if (id === undefined) {
+          if (attempt < 5 && this.nodes.get(node.id) === node) setTimeout(() => this.pinCopy(node, attempt + 1), 200).unref();
+          return;
+        }
+        if (this.nodes.get(node.id) !== node) return this.passthrough?.unpin(info);
+        node.pinned = info;
+        this.session.setFastBacking(node.id, id);
+      },
+      () => {
+        node.pinning = false;
+      },
+    );
+  }
+
+  private release(unique: bigint, fh: bigint): void {
+    const handle = this.handles.get(fh);
+    this.handles.delete(fh);
+    if (handle?.kind === "file") {
+      if (handle.passthrough) {
+        handle.node.passthroughOpens--;
+        this.passthrough?.release(handle.passthrough);
+        if (handle.node.passthroughOpens === 0) handle.node.passthroughInfo = undefined;
+      } else handle.node.cachedOpens--;
+    }
+    this.session.reply(replyFrame(unique, 0, 0));
+  }
+
+  private async opendir(unique: bigint, id: bigint): Promise<Buffer> {
+    const node = this.node(id);
+    const fh = this.nextHandle++;
+    this.handles.set(fh, { kind: "dir", node, listing: undefined });
+    const frame = replyFrame(unique, 0, OPEN_OUT_BYTES);
+    openOut(frame, OUT_HEADER_BYTES, fh, 0, 0);
+    return frame;
+  }
+
+  /** One READDIR: entries from `offset` (an index: 0 ".", 1 "..", then the folder's children) that fit `size`. */
+  private async readdir(request: FuseRequest): Promise<Buffer> {
+    const fh = request.arg.readBigUInt64LE(0);
+    const offset = Number(request.arg.readBigUInt64LE(8));
+    const size = request.arg.readUInt32LE(16);
+    const handle = this.handles.get(fh);
+    if (!handle || handle.kind !== "dir") throw Errno.ENOENT;
+    // The whole folder is listed once per opendir; later READDIRs page through that listing.
+    handle.listing ??= this.tree.readdir(handle.node.path).then((entries) => [{ name: Buffer.from("."), kind: "dir" as const }, { name: Buffer.from(".."), kind: "dir" as const }, ...entries.map((e) => ({ name: Buffer.from(e.name), kind: e.kind }))]);
+    const entries = await handle.listing;
+    const body = Buffer.alloc(size);
+    let at = 0;
+    for (let i = offset; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (at + direntBytes(entry.name) > size) break;
+      const childPath = i < 2 ? undefined : handle.node.path === "/" ? `/${entry.name.toString()}` : `${handle.node.path}/${entry.name.toString()}`;
+      const ino = i === 0 ? handle.node.id : childPath ? (this.byPath.get(childPath)?.id ?? UNLOOKED_INO_BASE + BigInt(i)) : ROOT_ID;
+      at = writeDirent(body, at, ino, i + 1, entry.kind === "dir" ? DT_DIR : DT_REG, entry.name);
+    }
+    const frame = replyFrame(request.unique, 0, at);
+    body.copy(frame, OUT_HEADER_BYTES, 0, at);
+    return frame;
+  }
+}
