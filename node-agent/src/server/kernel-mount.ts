@@ -165,10 +165,7 @@ export class KernelMount implements MountedView {
     if (this.tree.immutable && attributes.kind === "file" && attributes.size < this.passthroughMinBytes && !node.fastOpen) {
       node.fastOpen = this.session.markFastOpen(node.id);
       if (node.fastOpen) this.pinCopy(node, 0);
-    } else if (attributes.kind === "file" && this.passthrough) {
-      const info = this.tree.version(path);
-      if (info) this.passthrough.prepare(info);
-    }
+    } else if (attributes.kind === "file") this.prepareCopy(node, 0);
     const frame = replyFrame(request.unique, 0, ENTRY_OUT_BYTES);
     entryOut(frame, OUT_HEADER_BYTES, this.attr(node, attributes), this.tree.kernelCacheSeconds);
     return frame;
@@ -242,12 +239,7 @@ export class KernelMount implements MountedView {
         frame.writeUInt32LE(OUT_HEADER_BYTES + n, 0);
         this.session.reply(frame.subarray(0, OUT_HEADER_BYTES + n));
         if (node.fastOpen && !node.pinned) this.pinCopy(node, 0);
-        else if (n < size && this.passthrough) {
-          // The end of a file read through FUSE: its blocks are cached now, so a copy made
-          // now lets the next open pass through.
-          const info = this.tree.version(node.path);
-          if (info) this.passthrough.prepare(info);
-        }
+        else if (n < size) this.prepareCopy(node, 0); // the end of a file read through FUSE
       },
       (error: unknown) => this.session.reply(replyFrame(request.unique, this.tree.errno(error, node.path), 0)),
     );
@@ -276,6 +268,17 @@ export class KernelMount implements MountedView {
         node.pinning = false;
       },
     );
+  }
+
+  /**
+   * Starts a passthrough copy of a large file's object once it is wholly cached, so that its
+   * next open passes through; the blocks of a read just answered land a moment later, hence
+   * a few retries.
+   */
+  private prepareCopy(node: Node, attempt: number): void {
+    const info = this.tree.version(node.path);
+    if (!this.passthrough || !info || info.size < this.passthroughMinBytes || this.passthrough.prepare(info)) return;
+    if (attempt < 5 && this.nodes.get(node.id) === node) setTimeout(() => this.prepareCopy(node, attempt + 1), 200).unref();
   }
 
   private release(unique: bigint, fh: bigint): void {

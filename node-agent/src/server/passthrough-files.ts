@@ -83,11 +83,17 @@ export class PassthroughFiles {
     return undefined;
   }
 
-  /** Starts a copy of `info` if it has none, is large enough, wholly cached and fits the budget: so that later opens pass through. */
-  prepare(info: ObjectInfo): void {
-    if (info.size < this.options.minBytes) return;
+  /**
+   * Starts a copy of `info` if it has none, is large enough, wholly cached and fits the
+   * budget, so that later opens pass through: true when a copy is ready or being made.
+   */
+  prepare(info: ObjectInfo): boolean {
+    if (info.size < this.options.minBytes) return false;
     const key = versionKey(info);
-    if (!this.ready.has(key) && !this.copying.has(key) && this.options.reader.holdsWhole(info) && this.makeRoom(info.size)) this.copying.set(key, this.copy(key, info));
+    if (this.ready.has(key) || this.copying.has(key)) return true;
+    if (!this.options.reader.holdsWhole(info) || !this.makeRoom(info.size)) return false;
+    this.copying.set(key, this.copy(key, info));
+    return true;
   }
 
   /**

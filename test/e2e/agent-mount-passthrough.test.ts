@@ -1,0 +1,181 @@
+// The mount's own kernel driver (the default as root): large cached files reopen as FUSE
+// passthrough files (the kernel reads a copy on the cache disk; no read reaches the agent),
+// small files of an immutable dataset open on the reader thread, folders page through
+// READDIR, a rewrite in R2 is still seen after the TTL, and the libfuse driver still mounts.
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
+import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
+import { runOk } from "../helpers/real-clients.ts";
+
+const scratch = mkdtempSync(join(tmpdir(), "ferry-passthrough-"));
+const mountPoint = join(scratch, "mnt");
+let edge: LocalEdge;
+let nodeKey: TestKey;
+let writer: S3Client;
+
+interface MountStatus {
+  driver: string;
+  requests: Record<string, number>;
+  fastOpens: { opens: number; passthrough: number };
+  passthrough: { files: number; opens: number; copiesMade: number; copyFailures: number } | null;
+}
+
+const READ_OPCODE = "15";
+
+function mounted(path: string): boolean {
+  return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
+}
+
+async function mountStatus(agent: AgentProcess): Promise<MountStatus> {
+  return (await agent.status()).mount as MountStatus;
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Reads `length` bytes at `offset` of a file through plain read(2). */
+function pread(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, "r");
+  try {
+    const out = Buffer.alloc(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, out, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return out.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function put(key: string, body: Buffer): Promise<void> {
+  await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: key, Body: body }));
+}
+
+beforeAll(async () => {
+  edge = await startLocalEdge();
+  const admin = await edge.createKey(["all:datasets"]);
+  nodeKey = await edge.createKey(["read,list:datasets"], { name: "node" });
+  writer = new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: admin });
+  mkdirSync(mountPoint, { recursive: true });
+}, 120_000);
+
+afterAll(async () => {
+  await edge?.stop();
+  if (mounted(mountPoint)) await runOk("fusermount", ["-uz", mountPoint]).catch(() => undefined);
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function startMountedAgent(args: string[]): Promise<AgentProcess> {
+  // 64 KiB blocks: files from 128 KiB (two blocks) up are passthrough candidates.
+  return startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "cache"), args: ["--mount", mountPoint, "--block-size", "64KiB", ...args] });
+}
+
+describe("mount: kernel driver", () => {
+  it("reopens a large cached file as a passthrough file: byte-exact at odd offsets, no read reaching the agent", async () => {
+    const body = randomBytes(3 * 1024 * 1024 + 4321);
+    await put("large/passthrough.bin", body);
+    const agent = await startMountedAgent([]);
+    try {
+      const path = join(mountPoint, "datasets", "large", "passthrough.bin");
+      expect(readFileSync(path).equals(body)).toBe(true); // cold: through FUSE, filling the cache
+      const ready = await waitFor("a passthrough copy", async () => ((await mountStatus(agent)).passthrough?.files ?? 0) >= 1 || undefined);
+      expect(ready).toBe(true);
+      const readsBefore = (await mountStatus(agent)).requests[READ_OPCODE] ?? 0;
+      for (const [offset, length] of [[0, body.length], [1, 65_535], [65_536 * 7 + 3, 200_001], [body.length - 10, 10], [body.length - 1, 50]] as const) {
+        expect(pread(path, offset, length).equals(body.subarray(offset, offset + length))).toBe(true);
+      }
+      const after = await mountStatus(agent);
+      expect(after.driver).toBe("kernel");
+      expect(after.passthrough?.opens).toBeGreaterThanOrEqual(5);
+      expect(after.passthrough?.copyFailures).toBe(0);
+      // Every one of those reads went from the kernel to the copy on the cache disk.
+      expect(after.requests[READ_OPCODE] ?? 0).toBe(readsBefore);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+    expect(mounted(mountPoint)).toBe(false);
+  }, 120_000);
+
+  it("serves a same-size rewrite of a passed-through file once the metadata TTL has passed, never a mix", async () => {
+    const [before, after] = [randomBytes(512 * 1024), randomBytes(512 * 1024)];
+    await put("large/rewritten.bin", before);
+    const agent = await startMountedAgent(["--metadata-ttl", "1"]);
+    try {
+      const path = join(mountPoint, "datasets", "large", "rewritten.bin");
+      expect(readFileSync(path).equals(before)).toBe(true);
+      await waitFor("a passthrough copy", async () => ((await mountStatus(agent)).passthrough?.files ?? 0) >= 1 || undefined);
+      expect(readFileSync(path).equals(before)).toBe(true);
+      expect((await mountStatus(agent)).passthrough?.opens).toBeGreaterThanOrEqual(1);
+      await put("large/rewritten.bin", after);
+      let seen = Buffer.alloc(0);
+      for (let i = 0; i < 40 && !seen.equals(after); i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        seen = readFileSync(path);
+        expect(seen.equals(before) || seen.equals(after)).toBe(true);
+      }
+      expect(seen.equals(after)).toBe(true);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  it("opens small files of an immutable dataset on the reader thread, then as passthrough copies, byte-exact every time", async () => {
+    const files = Array.from({ length: 30 }, (_, i) => ({ key: `small/img_${String(i).padStart(3, "0")}.bin`, body: randomBytes(20_000 + i * 997) }));
+    for (const f of files) await put(f.key, f.body);
+    const agent = await startMountedAgent(["--metadata-ttl", "indefinite"]);
+    try {
+      for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
+      await waitFor("copies of the small files", async () => ((await mountStatus(agent)).passthrough?.files ?? 0) >= files.length || undefined);
+      for (let round = 0; round < 3; round++) for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
+      const status = await mountStatus(agent);
+      expect(status.fastOpens.opens).toBeGreaterThanOrEqual(files.length * 4);
+      expect(status.fastOpens.passthrough).toBeGreaterThanOrEqual(files.length * 3);
+      // No open of these files took the main thread's path.
+      expect(status.requests["14"] ?? 0).toBe(0);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  it("lists a folder larger than one READDIR reply, with file types", async () => {
+    const names = Array.from({ length: 150 }, (_, i) => `${"long-episode-name-".repeat(4)}${String(i).padStart(4, "0")}.h5`);
+    await Promise.all(names.map((name) => put(`many/${name}`, Buffer.from(name))));
+    await put("many/sub/inner.bin", Buffer.from("x"));
+    const agent = await startMountedAgent([]);
+    try {
+      const entries = readdirSync(join(mountPoint, "datasets", "many"), { withFileTypes: true });
+      expect(entries.filter((e) => e.isFile()).map((e) => e.name).sort()).toEqual([...names].sort());
+      expect(entries.filter((e) => e.isDirectory()).map((e) => e.name)).toEqual(["sub"]);
+      expect(readFileSync(join(mountPoint, "datasets", "many", names[77] ?? "")).toString()).toBe(names[77]);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  it("--mount-driver libfuse still mounts through fuse-native", async () => {
+    const body = randomBytes(300_000);
+    await put("large/libfuse.bin", body);
+    const agent = await startMountedAgent(["--mount-driver", "libfuse"]);
+    try {
+      expect(readFileSync(join(mountPoint, "datasets", "large", "libfuse.bin")).equals(body)).toBe(true);
+      expect((await mountStatus(agent)).driver).toBe("libfuse");
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+    expect(mounted(mountPoint)).toBe(false);
+  }, 120_000);
+});
