@@ -2,7 +2,8 @@
 // reads requests on a worker thread and hands them to the file system, writes replies, and
 // registers passthrough backing files. Reading on a dedicated worker keeps a blocking read()
 // off libuv's small thread pool, which the block cache needs for its own file I/O.
-import { closeSync, constants as fsConstants, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { resolve } from "node:path";
 import { createRequire } from "node:module";
 import { constants } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -177,13 +178,15 @@ export class KernelSession {
    * Mounts a new connection at `mountPoint` (a stale mount a crashed agent left there is
    * detached first) and waits for the kernel's INIT. Needs CAP_SYS_ADMIN.
    */
-  static async mount(options: SessionOptions): Promise<KernelSession> {
+  static async mount(input: SessionOptions): Promise<KernelSession> {
+    const options = { ...input, mountPoint: resolve(input.mountPoint) };
     const sys = libc();
     if (fuseMountPoints().includes(options.mountPoint)) {
       // "Transport endpoint is not connected" after a crash, or another agent's live mount.
       options.logger.warn("detaching the FUSE mount already at the mount point", { mountPoint: options.mountPoint });
       sys.umount2(options.mountPoint, MNT_DETACH);
     }
+    mkdirSync(options.mountPoint, { recursive: true });
     // Non-blocking: the reader thread polls it (see READER_SOURCE).
     const fd = openSync("/dev/fuse", fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
     const session = new KernelSession(fd, options);
