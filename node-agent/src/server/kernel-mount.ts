@@ -239,7 +239,7 @@ export class KernelMount implements MountedView {
         frame.writeUInt32LE(OUT_HEADER_BYTES + n, 0);
         this.session.reply(frame.subarray(0, OUT_HEADER_BYTES + n));
         if (node.fastOpen && !node.pinned) this.pinCopy(node, 0);
-        else if (n < size) this.prepareCopy(node, 0); // the end of a file read through FUSE
+        else if (offset + n >= (this.tree.version(node.path)?.size ?? Number.POSITIVE_INFINITY)) this.prepareCopy(node, 0); // the end of a file read through FUSE
       },
       (error: unknown) => this.session.reply(replyFrame(request.unique, this.tree.errno(error, node.path), 0)),
     );
