@@ -10,6 +10,7 @@ import { constants } from "node:os";
 import type { Logger } from "../log.ts";
 import type { MetadataCache } from "../metadata/metadata-cache.ts";
 import { OriginRefusedError, type ObjectInfo } from "../origin/object-origin.ts";
+import type { BlockLease } from "../cache/block-cache.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
 import type { RecentBlocks } from "./recent-blocks.ts";
 
@@ -240,17 +241,44 @@ export class FileTree {
 
   /** Reads up to `length` bytes at `position` of file `path` into `buffer`: the byte count (0 at the end). */
   async read(path: string, buffer: Buffer, length: number, position: number): Promise<number> {
-    let info = this.versions.get(path);
-    if (!info) {
-      // Known from a listing (or not at all): a read at the front fetches the metadata with
-      // the first block, one round trip instead of a HEAD and then a GET.
-      const { bucket, key } = this.split(path);
-      const front = position < this.reader.blockSizeBytes;
-      info = bucket && key ? await (front ? this.metadata.headForRead(bucket, key) : this.metadata.head(bucket, key)) : undefined;
-      if (!info) throw Errno.ENOENT;
-      this.remember(path, info);
-    }
+    const info = await this.readVersion(path, position);
     if (position >= info.size) return 0;
     return this.recent.copy(info, position, Math.min(length, info.size - position), buffer);
+  }
+
+  /**
+   * Up to `length` bytes at `position` of file `path`, lent without a copy: one lease per
+   * block the range touches (none at the end); the caller releases each once written.
+   */
+  async lend(path: string, length: number, position: number): Promise<BlockLease[]> {
+    const info = await this.readVersion(path, position);
+    const end = Math.min(info.size, position + length);
+    const bs = this.reader.blockSizeBytes;
+    const leases: BlockLease[] = [];
+    try {
+      for (let at = position; at < end; ) {
+        const n = Math.min(end, (Math.floor(at / bs) + 1) * bs) - at;
+        leases.push(await this.recent.lend(info, at, n));
+        at += n;
+      }
+    } catch (error) {
+      for (const lease of leases) lease.release();
+      throw error;
+    }
+    return leases;
+  }
+
+  /** The version reads of `path` serve, learning it if no stat has yet. */
+  private async readVersion(path: string, position: number): Promise<ObjectInfo> {
+    const known = this.versions.get(path);
+    if (known) return known;
+    // Known from a listing (or not at all): a read at the front fetches the metadata with
+    // the first block, one round trip instead of a HEAD and then a GET.
+    const { bucket, key } = this.split(path);
+    const front = position < this.reader.blockSizeBytes;
+    const info = bucket && key ? await (front ? this.metadata.headForRead(bucket, key) : this.metadata.head(bucket, key)) : undefined;
+    if (!info) throw Errno.ENOENT;
+    this.remember(path, info);
+    return info;
   }
 }

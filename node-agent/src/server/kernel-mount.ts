@@ -233,11 +233,15 @@ export class KernelMount implements MountedView {
     const handle = this.handles.get(fh);
     const node = handle?.node ?? this.nodes.get(request.nodeid);
     if (!node) return this.session.reply(replyFrame(request.unique, Errno.ENOENT, 0));
-    const frame = replyFrame(request.unique, 0, size);
-    this.tree.read(node.path, frame.subarray(OUT_HEADER_BYTES), size, offset).then(
-      (n) => {
-        frame.writeUInt32LE(OUT_HEADER_BYTES + n, 0);
-        this.session.reply(frame.subarray(0, OUT_HEADER_BYTES + n));
+    // The reply gathers the held blocks' bytes in one writev: no copy into a reply buffer.
+    this.tree.lend(node.path, size, offset).then(
+      (leases) => {
+        const n = leases.reduce((total, lease) => total + lease.data.length, 0);
+        try {
+          this.session.replyData(request.unique, leases.map((lease) => lease.data));
+        } finally {
+          for (const lease of leases) lease.release();
+        }
         if (node.fastOpen && !node.pinned) this.pinCopy(node, 0);
         else if (offset + n >= (this.tree.version(node.path)?.size ?? Number.POSITIVE_INFINITY)) this.prepareCopy(node, 0); // the end of a file read through FUSE
       },

@@ -2,7 +2,7 @@
 // reads requests on a worker thread and hands them to the file system, writes replies, and
 // registers passthrough backing files. Reading on a dedicated worker keeps a blocking read()
 // off libuv's small thread pool, which the block cache needs for its own file I/O.
-import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, writeSync, writevSync } from "node:fs";
 import { resolve } from "node:path";
 import { createRequire } from "node:module";
 import { constants } from "node:os";
@@ -286,11 +286,12 @@ export class KernelSession {
     return { opens: this.counters[0] ?? 0, passthrough: this.counters[1] ?? 0 };
   }
 
-  /** Writes one reply frame (see replyFrame). A request the kernel already dropped (ENOENT) is ignored. */
-  reply(frame: Buffer): void {
+  /** Writes one reply frame (see replyFrame), or its parts in one writev. A request the kernel already dropped (ENOENT) is ignored. */
+  reply(frame: Buffer | Uint8Array[]): void {
     if (this.closed) return;
     try {
-      writeSync(this.fd, frame);
+      if (Array.isArray(frame)) writevSync(this.fd, frame);
+      else writeSync(this.fd, frame);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return;
@@ -300,6 +301,13 @@ export class KernelSession {
       }
       this.options.logger.warn("fuse reply failed", { code });
     }
+  }
+
+  /** Replies `unique` with `chunks` as its body, gathered by one writev (no copy into a frame). */
+  replyData(unique: bigint, chunks: Uint8Array[]): void {
+    const header = replyFrame(unique, 0, 0);
+    header.writeUInt32LE(OUT_HEADER_BYTES + chunks.reduce((n, c) => n + c.length, 0), 0);
+    this.reply([header, ...chunks]);
   }
 
   /** Registers an open file as a passthrough backing file; the id goes into open replies. */
