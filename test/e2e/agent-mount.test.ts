@@ -130,7 +130,7 @@ describe("POSIX view", () => {
     }
   }, 120_000);
 
-  it("with --metadata-ttl indefinite (zero-message opens) and a key granted one prefix, reads every file byte-exact, many times over", async () => {
+  it("with --metadata-ttl indefinite (opens answered off the event loop) and a key granted one prefix, reads every file byte-exact, many times over", async () => {
     // The key may not HEAD "robots" (outside its grant): the folder must still resolve by listing.
     const prefixKey = await edge.createKey(["read,list:datasets/robots/"], { name: "prefix-node" });
     const agent = await startMountedAgent(["--metadata-ttl", "indefinite"], prefixKey);

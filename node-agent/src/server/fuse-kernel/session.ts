@@ -51,7 +51,7 @@ const MAX_PAGES = 256;
 // FUSE-read open is left (its count can only lag the kernel's, which errs on the safe side).
 const READER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
-const { fd, bufferBytes, slotsBuffer, countersBuffer, koffiPath, spinMs } = workerData;
+const { fd, bufferBytes, slotsBuffer, countersBuffer, stopBuffer, koffiPath, spinMs } = workerData;
 const koffi = require(koffiPath);
 const libc = koffi.load("libc.so.6");
 const read = libc.func("long read(int fd, _Out_ uint8_t *buf, unsigned long count)");
@@ -60,6 +60,7 @@ const poll = libc.func("int poll(_Inout_ uint8_t *fds, unsigned long nfds, int t
 const EINTR = 4, EAGAIN = 11, ENOENT = 2;
 const slots = new Int32Array(slotsBuffer);
 const counters = new Float64Array(countersBuffer);
+const stop = new Int32Array(stopBuffer);
 const buf = Buffer.allocUnsafe(bufferBytes);
 const reply = Buffer.alloc(32);
 const pollFd = Buffer.alloc(8);
@@ -82,7 +83,8 @@ for (;;) {
   if (n < 0) {
     const errno = koffi.errno();
     if (errno === EAGAIN) {
-      if (performance.now() - lastRequest > spinMs) poll(pollFd, 1, -1);
+      // Sleeps at most a second, so that a stop is seen even while a detached mount lives on.
+      if (performance.now() - lastRequest > spinMs && poll(pollFd, 1, 1000) === 0 && Atomics.load(stop, 0) !== 0) break;
       continue;
     }
     if (errno === EINTR || errno === ENOENT) continue;
@@ -161,6 +163,8 @@ export class KernelSession {
   private readonly slots = new Int32Array(new SharedArrayBuffer(FAST_OPEN_LIMIT * 4));
   /** Opens the reader answered, and how many of them as passthrough. */
   private readonly counters = new Float64Array(new SharedArrayBuffer(16));
+  /** Set to 1 to stop the reader (it checks when idle). */
+  private readonly stopReader = new Int32Array(new SharedArrayBuffer(4));
   private closed = false;
   /** True when INIT agreed on passthrough opens. */
   passthrough = false;
@@ -197,18 +201,34 @@ export class KernelSession {
       throw error;
     }
     session.startReader();
-    await session.initialized;
+    // The kernel sends INIT as soon as the mount exists; a reader that never sees it (koffi
+    // failing to load in the thread, say) must not leave a dead mount that hangs its users.
+    const timer = setTimeout(() => session.initDone(new Error("the kernel's FUSE INIT did not arrive within 10 s")), 10_000);
+    try {
+      await session.initialized;
+    } catch (error) {
+      await session.unmount().catch(() => undefined);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
     return session;
   }
 
   private startReader(): void {
-    const reader = new Worker(READER_SOURCE, { eval: true, workerData: { fd: this.fd, bufferBytes: READ_BUFFER_BYTES, slotsBuffer: this.slots.buffer, countersBuffer: this.counters.buffer, koffiPath: createRequire(import.meta.url).resolve("koffi"), spinMs: SPIN_MS } });
+    const reader = new Worker(READER_SOURCE, { eval: true, workerData: { fd: this.fd, bufferBytes: READ_BUFFER_BYTES, slotsBuffer: this.slots.buffer, countersBuffer: this.counters.buffer, stopBuffer: this.stopReader.buffer, koffiPath: createRequire(import.meta.url).resolve("koffi"), spinMs: SPIN_MS } });
     reader.unref();
     reader.on("message", (message: Uint8Array | { closed: number }) => {
       if (message instanceof Uint8Array) this.dispatch(Buffer.from(message.buffer, message.byteOffset, message.byteLength));
       else this.onClosed(message.closed);
     });
-    reader.on("error", (error) => this.options.logger.error("fuse reader failed", { error: error.message }));
+    // A reader that dies leaves requests unanswered: detach the mount so that its users get an
+    // error (ENOTCONN) instead of hanging.
+    reader.on("error", (error) => {
+      this.options.logger.error("fuse reader failed; detaching the mount", { error: error.message });
+      this.initDone(error);
+      if (!this.closed) this.unmount().catch(() => undefined);
+    });
     this.reader = reader;
   }
 
@@ -340,7 +360,14 @@ export class KernelSession {
       else if (error.code !== "EINVAL" && error.code !== "ENOENT") throw error;
     }
     this.closed = true;
-    await this.reader?.terminate().catch(() => undefined);
+    // The reader leaves its loop on ENODEV (unmounted) or, for a mount detached while files are
+    // open, within a second of this flag (a thread blocked in poll() cannot be terminated).
+    Atomics.store(this.stopReader, 0, 1);
+    await new Promise<void>((resolve) => {
+      if (!this.reader || this.reader.threadId < 0) return resolve();
+      this.reader.once("exit", () => resolve());
+      setTimeout(resolve, 3000).unref();
+    });
     try {
       closeSync(this.fd);
     } catch {
