@@ -242,8 +242,12 @@ export class KernelMount implements MountedView {
         } finally {
           for (const lease of leases) lease.release();
         }
-        if (node.fastOpen && !node.pinned) this.pinCopy(node, 0);
-        else if (offset + n >= (this.tree.version(node.path)?.size ?? Number.POSITIVE_INFINITY)) this.prepareCopy(node, 0); // the end of a file read through FUSE
+        // The end of a file read through FUSE: its blocks are (about to be) cached, so a copy
+        // made now lets its next opens pass through.
+        if (offset + n >= (this.tree.version(node.path)?.size ?? Number.POSITIVE_INFINITY)) {
+          if (node.fastOpen) this.pinCopy(node, 0);
+          else this.prepareCopy(node, 0);
+        }
       },
       (error: unknown) => this.session.reply(replyFrame(request.unique, this.tree.errno(error, node.path), 0)),
     );
@@ -260,8 +264,8 @@ export class KernelMount implements MountedView {
     this.passthrough.pin(info).then(
       (id) => {
         node.pinning = false;
-        if (id === undefined) {
-          if (attempt < 5 && this.nodes.get(node.id) === node) setTimeout(() => this.pinCopy(node, attempt + 1), 200).unref();
+        if (typeof id !== "number") {
+          if (id === "not-cached" && attempt < 5 && this.nodes.get(node.id) === node) setTimeout(() => this.pinCopy(node, attempt + 1), 200).unref();
           return;
         }
         if (this.nodes.get(node.id) !== node) return this.passthrough?.unpin(info);
@@ -281,7 +285,7 @@ export class KernelMount implements MountedView {
    */
   private prepareCopy(node: Node, attempt: number): void {
     const info = this.tree.version(node.path);
-    if (!this.passthrough || !info || info.size < this.passthroughMinBytes || this.passthrough.prepare(info)) return;
+    if (!this.passthrough || !info || info.size < this.passthroughMinBytes || this.passthrough.prepare(info) !== "not-cached") return;
     if (attempt < 5 && this.nodes.get(node.id) === node) setTimeout(() => this.prepareCopy(node, attempt + 1), 200).unref();
   }
 

@@ -6,11 +6,14 @@
 // A copy is made once per object version, from verified cache blocks, after the whole object
 // is cached; until it is ready, opens read through FUSE as before. Copies are unnamed
 // (O_TMPFILE) files in the cache dir, so a crash leaves nothing behind; together they stay
-// under a budget (idle ones are dropped, least recently opened first).
+// under a budget (copies unopened for ten minutes make room, least recently opened first).
 import { open } from "node:fs/promises";
 import type { Logger } from "../log.ts";
 import type { ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
+
+/** How long a copy must have gone unopened before another may take its room. */
+const IDLE_BEFORE_DROP_MS = 10 * 60_000;
 
 /** O_TMPFILE (with O_DIRECTORY, as Linux defines it) | O_RDWR. */
 const O_TMPFILE_RDWR = 0o20200000 | 0o2;
@@ -85,35 +88,39 @@ export class PassthroughFiles {
 
   /**
    * Starts a copy of `info` if it has none, is large enough, wholly cached and fits the
-   * budget, so that later opens pass through: true when a copy is ready or being made.
+   * budget, so that later opens pass through. "not-cached" is worth asking again once the
+   * blocks of a read just answered have landed; the other refusals are not.
    */
-  prepare(info: ObjectInfo): boolean {
-    if (info.size < this.options.minBytes) return false;
+  prepare(info: ObjectInfo): "copying" | "too-small" | "not-cached" | "no-room" {
+    if (info.size < this.options.minBytes) return "too-small";
     const key = versionKey(info);
-    if (this.ready.has(key) || this.copying.has(key)) return true;
-    if (!this.options.reader.holdsWhole(info) || !this.makeRoom(info.size)) return false;
+    if (this.ready.has(key) || this.copying.has(key)) return "copying";
+    if (!this.options.reader.holdsWhole(info)) return "not-cached";
+    if (!this.makeRoom(info.size)) return "no-room";
     this.copying.set(key, this.copy(key, info));
-    return true;
+    return "copying";
   }
 
   /**
    * A copy of `info` for as long as the caller holds it (until unpin): for files whose opens
    * are answered elsewhere, which cannot tell when they end (see session.ts). Made now if the
-   * whole version is cached; undefined if it is not, or pins already hold half the budget.
+   * whole version is cached; else why not (as prepare() says), pins holding at most half the budget.
    */
-  async pin(info: ObjectInfo): Promise<number | undefined> {
+  async pin(info: ObjectInfo): Promise<number | "not-cached" | "no-room"> {
     const key = versionKey(info);
     if (!this.ready.has(key)) {
       let copying = this.copying.get(key);
       if (!copying) {
-        if (this.pinnedBytes + info.size > this.options.budgetBytes / 2 || !this.options.reader.holdsWhole(info) || !this.makeRoom(info.size)) return undefined;
+        if (this.pinnedBytes + info.size > this.options.budgetBytes / 2) return "no-room";
+        if (!this.options.reader.holdsWhole(info)) return "not-cached";
+        if (!this.makeRoom(info.size)) return "no-room";
         copying = this.copy(key, info);
         this.copying.set(key, copying);
       }
       await copying;
     }
     const backing = this.ready.get(key);
-    if (!backing) return undefined;
+    if (!backing) return "no-room"; // the copy failed (counted and logged)
     backing.opens++;
     backing.lastOpened = Date.now();
     this.pinnedBytes += backing.bytes;
@@ -145,11 +152,17 @@ export class PassthroughFiles {
     for (const [key, backing] of this.ready) this.drop(key, backing);
   }
 
-  /** Reserves `bytes` of the budget, dropping idle copies (least recently opened first); false if it cannot fit. */
+  /**
+   * Reserves `bytes` of the budget, dropping copies nobody opened for IDLE_BEFORE_DROP_MS
+   * (least recently opened first); false if it cannot fit. Copies in use more recently are
+   * kept: when a data set is larger than the budget, an epoch over it would otherwise drop and
+   * rewrite copies in a cycle, a whole-file disk write per file read.
+   */
   private makeRoom(bytes: number): boolean {
     if (bytes > this.options.budgetBytes) return false;
     if (this.reservedBytes + bytes > this.options.budgetBytes) {
-      const idle = [...this.ready].filter(([, b]) => b.opens === 0).sort((a, b) => a[1].lastOpened - b[1].lastOpened);
+      const before = Date.now() - IDLE_BEFORE_DROP_MS;
+      const idle = [...this.ready].filter(([, b]) => b.opens === 0 && b.lastOpened < before).sort((a, b) => a[1].lastOpened - b[1].lastOpened);
       for (const [key, backing] of idle) {
         if (this.reservedBytes + bytes <= this.options.budgetBytes) break;
         this.drop(key, backing);

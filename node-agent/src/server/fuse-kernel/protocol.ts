@@ -25,7 +25,6 @@ export const Init = {
   ASYNC_READ: 1 << 0,
   PARALLEL_DIROPS: 1 << 18,
   MAX_PAGES: 1 << 22,
-  CACHE_SYMLINKS: 1 << 23,
   INIT_EXT: 1 << 30,
   /** flags2 bit: open replies may name a backing file the kernel reads itself. */
   PASSTHROUGH_2: 1 << (37 - 32),
@@ -34,7 +33,6 @@ export const Init = {
 /** fuse_open_out.open_flags. */
 export const OpenFlag = {
   KEEP_CACHE: 1 << 1,
-  CACHE_DIR: 1 << 3,
   NOFLUSH: 1 << 5,
   PASSTHROUGH: 1 << 7,
 } as const;
