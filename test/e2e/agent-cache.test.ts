@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BLOCKS_DIR } from "../../node-agent/src/cache/block-format.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
 
@@ -37,7 +38,7 @@ function blockFiles(dir: string): string[] {
       else if (!entry.name.includes(".tmp") && !entry.name.endsWith(".json")) out.push(path);
     }
   };
-  walk(join(dir, "blocks-v1"));
+  walk(join(dir, BLOCKS_DIR));
   return out;
 }
 

@@ -48,6 +48,12 @@ export interface BlockCache {
   get(id: BlockId): Promise<Uint8Array | undefined>;
   /** Like get, but lends reusable memory: the hot read path, where a fresh block-sized allocation per read dominates. */
   lease(id: BlockId): Promise<BlockLease | undefined>;
+  /**
+   * Bytes [from, to) of the block's data (fewer if the block ends sooner), lent like lease()
+   * but reading and verifying only what the range spans: a random record read inside a big
+   * block costs its own bytes, not the block's.
+   */
+  leaseRange(id: BlockId, from: number, to: number): Promise<BlockLease | undefined>;
   /** Stores a block durably (temp file + rename). May evict others first; never evicts pinned blocks. */
   put(id: BlockId, data: Uint8Array): Promise<void>;
   /** Cheap membership check from the in-memory index (no disk I/O, no checksum). */

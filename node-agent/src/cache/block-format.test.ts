@@ -8,7 +8,11 @@ import {
   BLOCKS_DIR,
   FORMAT_VERSION,
   blockHashes,
+  blockLayout,
   blockName,
+  checkHeader,
+  chunkBytesFor,
+  chunksMatch,
   decodeBlock,
   encodeHeader,
   fanDir,
@@ -20,22 +24,29 @@ const id = { bucket: "datasets", key: "robots/ep-1.h5", etag: "abc123", index: 2
 const data = Buffer.from("hello");
 const BS = 4 * 1024 * 1024;
 
-describe("block format v1 (golden bytes)", () => {
+describe("block format v2 (golden bytes)", () => {
   test("header bytes are pinned", () => {
-    expect(FORMAT_VERSION).toBe(1);
-    expect(BLOCKS_DIR).toBe("blocks-v1");
+    expect(FORMAT_VERSION).toBe(2);
+    expect(BLOCKS_DIR).toBe("blocks-v2");
     expect(encodeHeader(id, data, BS).toString("hex")).toBe(
       "46525942" + // magic "FRYB"
-        "0100" + // format version 1
-        "4000" + // header length 64
+        "0200" + // format version 2
+        "4400" + // header length 68
         "02000000" + // block index 2
         "05000000" + // data length 5
-        "4cbb719a" + // CRC32C("hello")
+        "00000100" + // chunk bytes 64 KiB
         "00004000" + // block size 4 MiB
         "0800" + "0e00" + "0600" + "0000" + // bucket, key, etag lengths; reserved
         Buffer.from("datasetsrobots/ep-1.h5abc123").toString("hex") +
-        "d2f8a227", // CRC32C of the header
+        "4cbb719a" + // CRC32C("hello"): the one chunk
+        "84acde03", // CRC32C of the header
     );
+  });
+
+  test("chunk size grows with the block size so a CRC table stays within 4 KiB", () => {
+    expect(chunkBytesFor(64 * 1024)).toBe(64 * 1024);
+    expect(chunkBytesFor(BS)).toBe(64 * 1024);
+    expect(chunkBytesFor(1024 ** 3)).toBe(1024 * 1024);
   });
 
   test("names and paths are pinned", () => {
@@ -87,6 +98,49 @@ describe("decodeBlock", () => {
 
   test("an identity too long for a header is refused", () => {
     expect(() => encodeHeader({ ...id, key: "k".repeat(70_000) }, data, BS)).toThrow(RangeError);
+  });
+});
+
+describe("chunk CRCs", () => {
+  const C = 64 * 1024;
+  const big = randomBytes(3 * C + 100);
+  const header = encodeHeader(id, big, BS);
+  const file = Buffer.concat([header, big]);
+
+  test("the layout follows from the file size alone, for every data length", () => {
+    for (const n of [0, 1, C - 1, C, C + 1, 2 * C, 3 * C + 100, BS - 1, BS]) {
+      const h = encodeHeader(id, Buffer.alloc(n), BS);
+      expect(blockLayout(id, h.length + n, BS)).toEqual({ headerLength: h.length, dataLength: n, chunkBytes: C });
+    }
+    // Sizes no block of this identity can have.
+    expect(blockLayout(id, 10, BS)).toBeUndefined();
+    expect(blockLayout(id, header.length + BS + 1000, BS)).toBeUndefined();
+  });
+
+  test("a piece is checked against only the chunks it spans", () => {
+    const h = checkHeader(file, id, BS);
+    expect(h.ok).toBe(true);
+    if (!h.ok) return;
+    expect(chunksMatch(file, h, big.subarray(C, 3 * C), 1)).toBe(true);
+    expect(chunksMatch(file, h, big.subarray(3 * C), 3)).toBe(true); // the short last chunk
+    expect(chunksMatch(file, h, big.subarray(C, 2 * C), 2)).toBe(false); // right bytes, wrong place
+    const bad = Buffer.from(big.subarray(C, 2 * C));
+    bad[100] = (bad[100] ?? 0) ^ 1;
+    expect(chunksMatch(file, h, bad, 1)).toBe(false);
+    // Part of a chunk cannot be vouched for.
+    expect(chunksMatch(file, h, big.subarray(C, C + 10), 1)).toBe(false);
+  });
+
+  test("a flipped byte in any chunk fails the whole-block check", () => {
+    for (const at of [0, C, 3 * C + 99]) {
+      const f = Buffer.from(file);
+      f[header.length + at] = (f[header.length + at] ?? 0) ^ 1;
+      expect(decodeBlock(f, id, BS)).toEqual({ ok: false, defect: "data-crc" });
+    }
+    // A CRC table entry changed with the header CRC left alone is a header defect.
+    const f = Buffer.from(file);
+    f[header.length - 8] = (f[header.length - 8] ?? 0) ^ 1;
+    expect(decodeBlock(f, id, BS)).toEqual({ ok: false, defect: "header-crc" });
   });
 });
 

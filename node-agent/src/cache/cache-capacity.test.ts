@@ -19,8 +19,8 @@ afterEach(async () => {
   await dirs.cleanup();
 });
 
-// Keys of 3 characters make a 53-byte header, so 947 bytes of data make a 1000-byte file.
-const DATA = 947;
+// Keys of 3 characters make a 57-byte header (one chunk CRC), so 943 bytes of data make a 1000-byte file.
+const DATA = 943;
 const k = (i: number): string => `k${String(i).padStart(2, "0")}`;
 
 async function cacheIn(dir: string, extra: Partial<DiskBlockCacheOptions> = {}): Promise<DiskBlockCache> {

@@ -8,7 +8,7 @@ import { BLOCKS_DIR, TMP_DIR } from "./block-format.ts";
 import { errnoCode } from "./block-files.ts";
 import type { CacheLogger } from "./cache-options.ts";
 
-/** Creates `<dir>/blocks-v1/tmp` and proves it writable; throws CacheFaultError naming the dir and errno. */
+/** Creates `<dir>/blocks-vN/tmp` (N: the block format version) and proves it writable; throws CacheFaultError naming the dir and errno. */
 export async function prepareCacheDir(dir: string): Promise<void> {
   const tmpDir = join(dir, BLOCKS_DIR, TMP_DIR);
   try {
@@ -40,6 +40,24 @@ export async function sweepTempFiles(tmpDir: string, logger: CacheLogger): Promi
   const names = await readdir(tmpDir);
   await Promise.all(names.map((n) => rm(join(tmpDir, n), { force: true, recursive: true })));
   if (names.length > 0) logger.info("stale temp files removed", { count: names.length, dir: tmpDir });
+}
+
+/**
+ * Deletes block dirs of other format versions (`blocks-v1` after an upgrade to v2): their
+ * blocks can never be read again, only take disk space. Runs in the background (a big old
+ * cache takes minutes to delete); a failure is logged and retried at the next start.
+ */
+export async function removeOtherFormats(dir: string, logger: CacheLogger): Promise<void> {
+  const old = (await readdir(dir).catch(() => [] as string[])).filter((n) => /^blocks-v\d+$/.test(n) && n !== BLOCKS_DIR);
+  for (const name of old) {
+    const started = performance.now();
+    try {
+      await rm(join(dir, name), { recursive: true, force: true });
+      logger.info("blocks of an older format removed", { dir: join(dir, name), ms: Math.round(performance.now() - started) });
+    } catch (err) {
+      logger.warn("cannot remove blocks of an older format", { dir: join(dir, name), code: errnoCode(err) });
+    }
+  }
 }
 
 /** File names in one fan-out dir ([] if it does not exist yet); a listing fault is a CacheFaultError. */

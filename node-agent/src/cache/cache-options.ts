@@ -24,7 +24,7 @@ export const DEFAULT_BLOCK_SIZE_BYTES = 4 * 1024 * 1024;
 export const MAX_BLOCK_SIZE_BYTES = 1024 * 1024 * 1024;
 
 export interface DiskBlockCacheOptions {
-  /** Cache directory (created if missing). Blocks go to `<dir>/blocks-v1/`, pins to `<dir>/pins-v1/`. One agent per dir. */
+  /** Cache directory (created if missing). Blocks go to `<dir>/blocks-v2/` (the format version), pins to `<dir>/pins-v1/`. One agent per dir. */
   dir: string;
   /** Block size in bytes; a block holds bytes [index × size, (index + 1) × size) of an object. Default 4 MiB, at most 1 GiB. */
   blockSizeBytes?: number;

@@ -1,7 +1,7 @@
 // DiskBlockCache on real temp dirs: round trips, every corruption a disk or an operator can
 // cause (each must be a counted, logged miss with the file gone, never bad bytes or a
 // throw), restart rebuild while serving, concurrency, and the open() errors the CLI shows.
-import { copyFile, mkdir, open, readdir, rm, truncate, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { CacheFaultError } from "./block-cache.ts";
@@ -55,6 +55,70 @@ describe("leases", () => {
     expect(Buffer.from(other?.data ?? [])).toEqual(a);
     expect(await c.lease(blockId("absent"))).toBeUndefined();
     expect(c.stats()).toMatchObject({ hits: 4, misses: 1 });
+  });
+});
+
+describe("range leases", () => {
+  const C = 64 * 1024;
+
+  test("a range reads and checks only its chunks: a bad chunk elsewhere does not stop it, a bad chunk inside is a counted miss", async () => {
+    const dir = await dirs.make();
+    const logger = recordingLogger();
+    const c = await cacheIn(dir, { blockSizeBytes: 4 * C, logger });
+    const data = bytes(4 * C - 10); // the last chunk is short
+    const id = blockId("packs/0.rec");
+    await c.put(id, data);
+    for (const [from, to] of [[0, 1], [70_000, 140_000], [C, 2 * C], [3 * C + 5, 4 * C - 10], [100, 4 * C - 10]] as const) {
+      const lease = await c.leaseRange(id, from, to);
+      expect(Buffer.from(lease?.data ?? [])).toEqual(data.subarray(from, to));
+      lease?.release();
+    }
+    // A range past the block's end gets what there is, never padding.
+    const tail = await c.leaseRange(id, 4 * C - 20, 4 * C);
+    expect(Buffer.from(tail?.data ?? [])).toEqual(data.subarray(4 * C - 20));
+    tail?.release();
+    const path = (await blockFile(dir, id)) ?? "";
+    const header = (await readFile(path)).length - data.length;
+    await flipByte(path, header + 3 * C + 1); // chunk 3
+    const before = await c.leaseRange(id, 0, 2 * C);
+    expect(Buffer.from(before?.data ?? [])).toEqual(data.subarray(0, 2 * C));
+    before?.release();
+    expect(c.stats().corruptBlocks).toBe(0);
+    expect(await c.leaseRange(id, 3 * C, 3 * C + 10)).toBeUndefined();
+    expect(c.stats()).toMatchObject({ corruptBlocks: 1, blocks: 0 });
+    expect(logger.lines.find((l) => l.msg === "corrupt block dropped")?.fields).toMatchObject({ defect: "data-crc", key: "packs/0.rec" });
+    expect(await blockFile(dir, id)).toBeUndefined();
+  });
+
+  test("a truncated or renamed-over block file is a miss for a range, never short bytes", async () => {
+    const dir = await dirs.make();
+    const c = await cacheIn(dir, { blockSizeBytes: 4 * C });
+    const id = blockId("packs/1.rec");
+    await c.put(id, bytes(4 * C));
+    const path = (await blockFile(dir, id)) ?? "";
+    await truncate(path, C * 2);
+    expect(await c.leaseRange(id, 3 * C, 3 * C + 100)).toBeUndefined();
+    expect(c.stats().corruptBlocks).toBe(1);
+    // Another block's bytes under this name: the header's identity check catches it.
+    const other = blockId("packs/2.rec");
+    await c.put(id, bytes(4 * C));
+    await c.put(other, bytes(4 * C));
+    await copyFile((await blockFile(dir, other)) ?? "", (await blockFile(dir, id)) ?? "");
+    expect(await c.leaseRange(id, 0, 100)).toBeUndefined();
+    expect(c.stats().corruptBlocks).toBe(2);
+  });
+});
+
+describe("format upgrades", () => {
+  test("blocks of an older format version are deleted in the background", async () => {
+    const dir = await dirs.make();
+    await mkdir(join(dir, "blocks-v1", "abc"), { recursive: true });
+    await writeFile(join(dir, "blocks-v1", "abc", "old-block"), bytes(1000));
+    const logger = recordingLogger();
+    await cacheIn(dir, { logger });
+    await expect.poll(() => readdir(dir)).not.toContain("blocks-v1");
+    expect(await readdir(dir)).toContain(BLOCKS_DIR);
+    expect(logger.lines.some((l) => l.msg === "blocks of an older format removed")).toBe(true);
   });
 });
 

@@ -9,13 +9,14 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockId, type BlockLease } from "./block-cache.ts";
-import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, decodeBlock, encodeHeader, fanDir, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR } from "./block-format.ts";
+import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, chunkBytesFor, type DecodedBlock, encodeHeader, fanDir, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR } from "./block-format.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { FreeSpaceBound } from "./free-space.ts";
 import { OpenFiles } from "./open-files.ts";
 import { errnoCode, removeFile, writeBlockFile } from "./block-files.ts";
 import { BlockIndex } from "./block-index.ts";
-import { listFanDir, prepareCacheDir, sweepTempFiles } from "./cache-dir.ts";
+import { readBlockRange, readWholeBlock } from "./block-reads.ts";
+import { listFanDir, prepareCacheDir, removeOtherFormats, sweepTempFiles } from "./cache-dir.ts";
 import { cacheConfig, type CacheConfig, type DiskBlockCacheOptions } from "./cache-options.ts";
 import { PinStore, type Pin } from "./pin-store.ts";
 import { scanBlocks } from "./scan.ts";
@@ -23,7 +24,7 @@ import { scanBlocks } from "./scan.ts";
 export type { DiskBlockCacheOptions, CacheLogger } from "./cache-options.ts";
 
 const NONE = -1;
-/** Header bytes a pooled buffer has room for (fixed fields plus a long key); a longer header gets a fresh buffer. */
+/** Header bytes a pooled buffer has room for besides the CRC table (fixed fields plus a long key); a longer header gets a fresh buffer. */
 const POOL_HEADER_ROOM_BYTES = 4096;
 /** Pooled buffers kept while idle: enough for a few concurrent streaming reads with their windows. */
 const POOL_MAX_IDLE = 32;
@@ -82,7 +83,7 @@ export class DiskBlockCache implements BlockCache {
     this.blocksDir = join(cfg.dir, BLOCKS_DIR);
     this.tmpDir = join(this.blocksDir, TMP_DIR);
     this.pinStore = pinStore;
-    this.pool = new BufferPool({ sizeBytes: cfg.blockSizeBytes + POOL_HEADER_ROOM_BYTES, maxIdle: POOL_MAX_IDLE });
+    this.pool = new BufferPool({ sizeBytes: cfg.blockSizeBytes + POOL_HEADER_ROOM_BYTES + 4 * Math.ceil(cfg.blockSizeBytes / chunkBytesFor(cfg.blockSizeBytes)), maxIdle: POOL_MAX_IDLE });
     this.freeSpace = new FreeSpaceBound({ dir: this.blocksDir, minFreeRatio: cfg.minFreeRatio, intervalMs: STATFS_INTERVAL_MS, now: cfg.now });
   }
 
@@ -96,6 +97,7 @@ export class DiskBlockCache implements BlockCache {
     await prepareCacheDir(cfg.dir);
     const cache = new DiskBlockCache(cfg, await PinStore.load(cfg.dir));
     await sweepTempFiles(cache.tmpDir, cfg.logger);
+    void removeOtherFormats(cfg.dir, cfg.logger);
     await cache.checkFreeSpace();
     cache.scanDone = cache.scan();
     // Free space can shrink under other writers, and blocks expire, without any put: check both on a timer.
@@ -112,10 +114,19 @@ export class DiskBlockCache implements BlockCache {
   }
 
   async lease(id: BlockId): Promise<BlockLease | undefined> {
+    return this.lent((buf) => this.load(id, buf));
+  }
+
+  async leaseRange(id: BlockId, from: number, to: number): Promise<BlockLease | undefined> {
+    return this.lent((buf) => this.load(id, buf, { from, to }));
+  }
+
+  /** Runs a load into a pooled buffer and lends the result; the buffer goes back once, whatever happens. */
+  private async lent(load: (buf: Buffer) => Promise<Uint8Array | undefined>): Promise<BlockLease | undefined> {
     const buf = this.pool.acquire();
     let data: Uint8Array | undefined;
     try {
-      data = await this.load(id, buf);
+      data = await load(buf);
     } finally {
       if (data === undefined) this.pool.release(buf);
     }
@@ -142,15 +153,11 @@ export class DiskBlockCache implements BlockCache {
     return h;
   }
 
-  /** The file's bytes, at most expectedBytes + 1 of them (one more shows a file too long); undefined if absent. */
-  private async readFile(path: string, expectedBytes: number, into: Buffer | undefined): Promise<Buffer | undefined> {
-    const buf = into !== undefined && into.length > expectedBytes ? into.subarray(0, expectedBytes + 1) : Buffer.allocUnsafe(expectedBytes + 1);
-    const n = await this.files.read(path, buf);
-    return n === undefined ? undefined : buf.subarray(0, n);
-  }
-
-  /** Reads and verifies one block, into `into` when given (and big enough); undefined on a miss. */
-  private async load(id: BlockId, into: Buffer | undefined): Promise<Uint8Array | undefined> {
+  /**
+   * Reads and verifies one block, or only the chunks `range` spans, into `into` when given
+   * (and big enough); undefined on a miss.
+   */
+  private async load(id: BlockId, into: Buffer | undefined, range?: { from: number; to: number }): Promise<Uint8Array | undefined> {
     this.assertOpen();
     const h = this.hashesOf(id);
     const slot = this.index.find(h.verHi, h.verLo, id.index);
@@ -164,18 +171,19 @@ export class DiskBlockCache implements BlockCache {
       return this.miss();
     }
     const path = this.pathOf(name);
-    let file: Buffer | undefined;
+    let decoded: DecodedBlock | undefined;
     try {
       // A name claiming more than any block can hold is not read (nor allocated for): it is corrupt.
-      file = name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES ? Buffer.alloc(0) : await this.readFile(path, name.fileBytes, into);
+      if (name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES) decoded = { ok: false, defect: "length" };
+      else if (range === undefined) decoded = await readWholeBlock(this.files, path, name, id, this.blockSizeBytes, into);
+      else decoded = await readBlockRange(this.files, path, name, id, this.blockSizeBytes, range, into);
     } catch (err) {
       throw new CacheFaultError(`cannot read block: ${path}`, { cause: err });
     }
-    if (file === undefined) {
+    if (decoded === undefined) {
       this.forget(name);
       return this.miss();
     }
-    const decoded = file.length === name.fileBytes ? decodeBlock(file, id, this.blockSizeBytes) : ({ ok: false, defect: file.length < name.fileBytes ? "truncated" : "length" } as const);
     if (!decoded.ok) {
       this.counters.corruptBlocks++;
       this.cfg.logger.warn("corrupt block dropped", { path, defect: decoded.defect, bucket: id.bucket, key: id.key, etag: id.etag, index: id.index });

@@ -37,10 +37,10 @@ export class OpenFiles {
   }
 
   /**
-   * Reads up to buf.length bytes from the start of `path` into buf (looping over short
-   * reads); returns the count, or undefined if the file does not exist.
+   * Reads up to buf.length bytes of `path` from `position` (default: its start) into buf,
+   * looping over short reads; returns the count, or undefined if the file does not exist.
    */
-  async read(path: string, buf: Buffer): Promise<number | undefined> {
+  async read(path: string, buf: Buffer, position = 0): Promise<number | undefined> {
     let entry = this.entries.get(path);
     if (entry === undefined) {
       entry = { fd: openAsync(path, "r"), users: 0, dropped: false };
@@ -65,7 +65,7 @@ export class OpenFiles {
       }
       let filled = 0;
       for (;;) {
-        const n = buf.length <= this.syncReadMaxBytes ? readSync(fd, buf, filled, buf.length - filled, filled) : await preadAsync(fd, buf, filled, buf.length - filled, filled);
+        const n = buf.length <= this.syncReadMaxBytes ? readSync(fd, buf, filled, buf.length - filled, position + filled) : await preadAsync(fd, buf, filled, buf.length - filled, position + filled);
         filled += n;
         // On a regular file a short read means end of file, so the usual case is one read.
         if (n === 0 || filled >= buf.length) return filled;

@@ -95,8 +95,13 @@ export class ObjectReader {
 
   /** True when every block of this version is in the local cache (index only: no disk I/O, no checksum). */
   holdsWhole(info: ObjectInfo): boolean {
-    for (let i = 0, n = this.blockCount(info); i < n; i++) if (!this.cache.has(this.blockId(info, i))) return false;
+    for (let i = 0, n = this.blockCount(info); i < n; i++) if (!this.holdsBlock(info, i)) return false;
     return true;
+  }
+
+  /** True when block `index` of this version is in the local cache (index only). */
+  holdsBlock(info: ObjectInfo, index: number): boolean {
+    return this.cache.has(this.blockId(info, index));
   }
 
   private blockId(info: ObjectInfo, index: number): BlockId {
@@ -134,6 +139,34 @@ export class ObjectReader {
     const { promise, joined } = this.fills.run(fillKey, () => this.fill(info, index, fillKey));
     if (joined) this.stats.coalescedMisses++;
     return owned(await promise);
+  }
+
+  /**
+   * Bytes [from, to) of block `index` (offsets within the block). From a cached block only
+   * the chunks the range spans are read and checked; a block not cached is filled whole, as
+   * block() does, and the range lent out of it.
+   */
+  async piece(info: ObjectInfo, index: number, from: number, to: number): Promise<BlockLease> {
+    const id = this.blockId(info, index);
+    // So that a sequential reader's next whole block, wherever it comes from, gets read-ahead.
+    this.rememberEnd(`${info.bucket}\n${info.key}\n${info.etag}`, index * this.blockSizeBytes + to);
+    if (this.cache.has(id)) {
+      try {
+        const cached = await this.cache.leaseRange(id, from, to);
+        if (cached) {
+          this.stats.blockHits++;
+          this.stats.bytesFromCache += cached.data.length;
+          this.placement?.touchNear(id);
+          return cached;
+        }
+      } catch (error) {
+        if (!(error instanceof CacheFaultError)) throw error;
+        // block() below meets the same fault, counts it and goes to the origin.
+      }
+    }
+    const block = await this.block(info, index);
+    if (from === 0 && to >= block.data.length) return block;
+    return { data: block.data.subarray(from, to), release: () => block.release() };
   }
 
   private async fill(info: ObjectInfo, index: number, fillKey: string): Promise<Uint8Array> {
@@ -218,9 +251,13 @@ export class ObjectReader {
     const whole = offset === 0 && length === info.size && last > 0 && lineageFromMetadata(info.metadata).crc32c !== undefined;
     let crc = 0;
     const inFlight = new Map<number, Promise<BlockLease>>();
+    // The first and last blocks may be wanted in part: only that part is read from the cache.
+    const startIn = (i: number) => (i === first ? offset - i * bs : 0);
+    const endIn = (i: number) => (i === last ? offset + length - i * bs : bs);
+    const fetchOne = (i: number) => (startIn(i) > 0 || endIn(i) < Math.min(bs, info.size - i * bs) ? this.piece(info, i, startIn(i), endIn(i)) : this.block(info, i));
     const launch = (i: number) => {
       if (i <= last && !inFlight.has(i)) {
-        const p = this.block(info, i);
+        const p = fetchOne(i);
         p.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
         inFlight.set(i, p);
       }
@@ -228,14 +265,13 @@ export class ObjectReader {
     try {
       for (let i = first; i <= last; i++) {
         for (let j = i; j < i + this.windowBlocks; j++) launch(j);
-        const block = await (inFlight.get(i) ?? this.block(info, i));
+        const block = await (inFlight.get(i) ?? fetchOne(i));
         inFlight.delete(i);
         const data = block.data;
+        // A whole-object read takes every block whole, so `whole` never meets a piece.
         if (whole) crc = crc32c(Buffer.from(data.buffer, data.byteOffset, data.length), crc);
-        const start = i === first ? offset - i * bs : 0;
-        const end = i === last ? offset + length - i * bs : data.length;
         if (whole && i === last) this.verifyWhole(info, crc);
-        yield start === 0 && end === data.length ? block : { data: data.subarray(start, end), release: () => block.release() };
+        yield block;
       }
     } finally {
       // A consumer that stopped early (client gone, error) leaves prefetched blocks behind.

@@ -1,8 +1,10 @@
-// The few blocks the POSIX view read last, held as verified leases: the kernel asks FUSE for
-// at most 128 KiB at a time, so without this every such request would read and CRC-check a
-// whole block (4 MiB: 32× the work). Invariants: a held block was verified when leased and
-// is immutable until released; it is released only when no copy out of it is in progress
-// (users = 0) and it has left the LRU; at most `maxBlocks` are held, bounding memory.
+// Pieces of blocks for the POSIX view and ranged GETs, which ask for a few hundred KiB at a
+// time. A block already in the cache is read piece by piece (the cache reads and checks
+// only the chunks a piece spans); a block that must come from the origin is filled whole
+// and held, as a verified lease, so the requests that follow for the rest of it do not
+// fetch it again while its cache write lands. Invariants: a held block was verified when
+// leased and is immutable until released; it is released only when no copy out of it is in
+// progress (users = 0) and it has left the LRU; at most `maxBlocks` are held, bounding memory.
 import type { BlockLease } from "../cache/block-cache.ts";
 import type { ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
@@ -37,34 +39,33 @@ export class RecentBlocks {
    * and returns how many were copied.
    */
   async copy(info: ObjectInfo, position: number, length: number, into: Buffer): Promise<number> {
-    const bs = this.reader.blockSizeBytes;
     let written = 0;
     while (written < length) {
-      const at = position + written;
-      const index = Math.floor(at / bs);
-      const block = await this.acquire(info, index);
-      try {
-        const from = at - index * bs;
-        const n = Math.min(length - written, block.lease.data.length - from);
-        // A block shorter than its place in the object says: never pad, fail the read.
-        if (n <= 0) throw new RangeError(`block ${index} of ${info.bucket}/${info.key} is short`);
-        into.set(block.lease.data.subarray(from, from + n), written);
-        written += n;
-      } finally {
-        this.unhold(block);
-      }
+      const piece = await this.lend(info, position + written, Math.min(length - written, this.reader.blockSizeBytes - ((position + written) % this.reader.blockSizeBytes)));
+      into.set(piece.data, written);
+      written += piece.data.length;
+      piece.release();
     }
     return written;
   }
 
   /**
    * Bytes [position, position + length) of one block of `info`, lent without a copy (a socket
-   * writes straight from the held block): release() once they are no longer needed.
+   * writes straight from them): release() once they are no longer needed.
    */
   async lend(info: ObjectInfo, position: number, length: number): Promise<BlockLease> {
-    const index = Math.floor(position / this.reader.blockSizeBytes);
-    const block = await this.acquire(info, index);
-    const from = position - index * this.reader.blockSizeBytes;
+    const bs = this.reader.blockSizeBytes;
+    const index = Math.floor(position / bs);
+    const from = position - index * bs;
+    const key = `${info.bucket}\n${info.key}\n${info.etag}\n${index}`;
+    if (!this.held.has(key) && !this.loading.has(key) && this.reader.holdsBlock(info, index)) {
+      const piece = await this.reader.piece(info, index, from, from + length);
+      if (piece.data.length === length) return piece;
+      piece.release();
+      // A block shorter than its place in the object says: never pad, fail the read.
+      throw new RangeError(`block ${index} of ${info.bucket}/${info.key} is short`);
+    }
+    const block = await this.acquire(info, index, key);
     if (from + length > block.lease.data.length) {
       this.unhold(block);
       throw new RangeError(`block ${index} of ${info.bucket}/${info.key} is short`);
@@ -84,8 +85,7 @@ export class RecentBlocks {
     for (const h of [...this.held.values()]) this.unlist(h);
   }
 
-  private async acquire(info: ObjectInfo, index: number): Promise<Held> {
-    const key = `${info.bucket}\n${info.key}\n${info.etag}\n${index}`;
+  private async acquire(info: ObjectInfo, index: number, key: string): Promise<Held> {
     const found = this.held.get(key);
     if (found !== undefined) {
       this.held.delete(key);
