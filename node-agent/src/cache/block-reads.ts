@@ -17,9 +17,46 @@ export async function readWholeBlock(files: OpenFiles, path: string, name: Block
   return decodeBlock(buf.subarray(0, n), id, blockSizeBytes);
 }
 
+/** A block file's header, checked once against its identity, kept so later pieces of the same file read only data. */
+export interface CheckedHeader {
+  bytes: Buffer;
+  headerLength: number;
+  dataLength: number;
+  chunkBytes: number;
+}
+
+/**
+ * Checked headers by block file path, so a random piece costs one read, not two. Safe to
+ * reuse: a path names one identity and size, and a file at that path can only ever be
+ * rewritten with the same bytes; if its data went bad or short, the chunk CRCs or the
+ * short read still say so. Cleared whole when full (a refill is one small read per block).
+ */
+export class HeaderMemo {
+  private readonly max: number;
+  private readonly headers = new Map<string, CheckedHeader>();
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get(path: string): CheckedHeader | undefined {
+    return this.headers.get(path);
+  }
+
+  set(path: string, header: CheckedHeader): void {
+    if (this.headers.size >= this.max) this.headers.clear();
+    this.headers.set(path, header);
+  }
+
+  delete(path: string): void {
+    this.headers.delete(path);
+  }
+}
+
 /**
  * Bytes [from, to) of the block's data (fewer if the block ends sooner), reading only the
- * header and the chunks the range spans; the data lands in `into` when it has room.
+ * header (unless `memo` has it) and the chunks the range spans, in the thread pool (see
+ * OpenFiles.read); the data lands in `into` when it has room.
  */
 export async function readBlockRange(
   files: OpenFiles,
@@ -29,6 +66,7 @@ export async function readBlockRange(
   blockSizeBytes: number,
   range: { from: number; to: number },
   into: Buffer | undefined,
+  memo: HeaderMemo,
 ): Promise<DecodedBlock | undefined> {
   const layout = blockLayout(id, name.fileBytes, blockSizeBytes);
   if (layout === undefined) return { ok: false, defect: "length" };
@@ -38,15 +76,27 @@ export async function readBlockRange(
   const firstChunk = Math.floor(from / chunkBytes);
   const pieceStart = firstChunk * chunkBytes;
   const pieceEnd = Math.min(dataLength, Math.max(pieceStart, Math.ceil(end / chunkBytes) * chunkBytes));
-  const head = Buffer.allocUnsafe(headerLength);
   const pieceBytes = pieceEnd - pieceStart;
   const piece = into !== undefined && into.length >= pieceBytes ? into.subarray(0, pieceBytes) : Buffer.allocUnsafe(pieceBytes);
-  const [headRead, pieceRead] = await Promise.all([files.read(path, head, 0), files.read(path, piece, headerLength + pieceStart)]);
-  if (headRead === undefined || pieceRead === undefined) return undefined;
-  if (headRead < headerLength || pieceRead < pieceBytes) return { ok: false, defect: "truncated" };
-  const header = checkHeader(head, id, blockSizeBytes);
-  if (!header.ok) return header;
-  if (header.headerLength !== headerLength || header.dataLength !== dataLength) return { ok: false, defect: "length" };
-  if (!chunksMatch(head, header, piece, firstChunk)) return { ok: false, defect: "data-crc" };
+  let header = memo.get(path);
+  const pieceRead = files.read(path, piece, headerLength + pieceStart, true);
+  if (header === undefined) {
+    const head = Buffer.allocUnsafe(headerLength);
+    // Both reads settle before any return: the piece may be landing in the caller's pooled buffer.
+    const [headResult] = await Promise.allSettled([files.read(path, head, 0, true), pieceRead]);
+    if (headResult.status === "rejected") throw headResult.reason;
+    const headRead = headResult.value;
+    if (headRead === undefined) return undefined;
+    if (headRead < headerLength) return { ok: false, defect: "truncated" };
+    const checked = checkHeader(head, id, blockSizeBytes);
+    if (!checked.ok) return checked;
+    if (checked.headerLength !== headerLength || checked.dataLength !== dataLength) return { ok: false, defect: "length" };
+    header = { bytes: head, ...checked };
+    memo.set(path, header);
+  }
+  const n = await pieceRead;
+  if (n === undefined) return undefined;
+  if (n < pieceBytes) return { ok: false, defect: "truncated" };
+  if (!chunksMatch(header.bytes, header, piece, firstChunk)) return { ok: false, defect: "data-crc" };
   return { ok: true, data: piece.subarray(from - pieceStart, end - pieceStart) };
 }

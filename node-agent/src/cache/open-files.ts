@@ -39,8 +39,11 @@ export class OpenFiles {
   /**
    * Reads up to buf.length bytes of `path` from `position` (default: its start) into buf,
    * looping over short reads; returns the count, or undefined if the file does not exist.
+   * `inPool` sends even a small read to the thread pool: for reads likely to miss the page
+   * cache (a random piece of a big block), which on the calling thread would stall every
+   * other request behind one disk read and allow no parallel I/O.
    */
-  async read(path: string, buf: Buffer, position = 0): Promise<number | undefined> {
+  async read(path: string, buf: Buffer, position = 0, inPool = false): Promise<number | undefined> {
     let entry = this.entries.get(path);
     if (entry === undefined) {
       entry = { fd: openAsync(path, "r"), users: 0, dropped: false };
@@ -65,7 +68,7 @@ export class OpenFiles {
       }
       let filled = 0;
       for (;;) {
-        const n = buf.length <= this.syncReadMaxBytes ? readSync(fd, buf, filled, buf.length - filled, position + filled) : await preadAsync(fd, buf, filled, buf.length - filled, position + filled);
+        const n = !inPool && buf.length <= this.syncReadMaxBytes ? readSync(fd, buf, filled, buf.length - filled, position + filled) : await preadAsync(fd, buf, filled, buf.length - filled, position + filled);
         filled += n;
         // On a regular file a short read means end of file, so the usual case is one read.
         if (n === 0 || filled >= buf.length) return filled;
