@@ -56,6 +56,12 @@ export interface BlockCache {
   leaseRange(id: BlockId, from: number, to: number): Promise<BlockLease | undefined>;
   /** Stores a block durably (temp file + rename). May evict others first; never evicts pinned blocks. */
   put(id: BlockId, data: Uint8Array): Promise<void>;
+  /**
+   * The block's file and checked CRCs, when its header is already in memory (read or written
+   * lately); no disk I/O. The file may be evicted at any time after: the caller must treat a
+   * file it cannot open as a miss, and check every byte it reads against the CRCs.
+   */
+  locate(id: BlockId): BlockFileLocation | undefined;
   /** Cheap membership check from the in-memory index (no disk I/O, no checksum). */
   has(id: BlockId): boolean;
   /** Pins or unpins every cached and future block of objects under bucket/prefix; persisted across restarts. */
@@ -70,6 +76,19 @@ export interface BlockCache {
   /** Resolves when the start-up scan has indexed every block already on disk. */
   ready(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Where a cached block's bytes sit on disk, for a reader outside the cache (the mount's
+ * reader thread) that checks them itself: data bytes [dataOffset, dataOffset + dataLength)
+ * of the file at `path`, chunk c of `chunkBytes` bytes having CRC32C crcs[c].
+ */
+export interface BlockFileLocation {
+  path: string;
+  dataOffset: number;
+  dataLength: number;
+  chunkBytes: number;
+  crcs: Uint32Array;
 }
 
 /** An I/O fault of the cache itself (disk gone, permissions): the reader falls back to the origin. */

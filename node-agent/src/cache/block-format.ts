@@ -251,6 +251,15 @@ export function chunksMatch(file: Buffer, header: { headerLength: number; dataLe
   return true;
 }
 
+/** A copy of the chunk CRC table of a checked header. */
+export function chunkCrcs(file: Buffer, header: { headerLength: number; dataLength: number; chunkBytes: number }): Uint32Array {
+  const chunks = Math.ceil(header.dataLength / header.chunkBytes);
+  const table = header.headerLength - CRC_BYTES - chunks * CRC_BYTES;
+  const out = new Uint32Array(chunks);
+  for (let c = 0; c < chunks; c++) out[c] = file.readUInt32LE(table + c * CRC_BYTES);
+  return out;
+}
+
 /** Validates magic, version and header CRC of the first bytes of a block file. */
 export function decodeHeader(file: Buffer): HeaderCheck {
   if (file.length < FIXED_BYTES + CRC_BYTES) return { ok: false, defect: "truncated" };

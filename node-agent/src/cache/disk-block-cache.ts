@@ -8,8 +8,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockId, type BlockLease } from "./block-cache.ts";
-import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, chunkBytesFor, type DecodedBlock, encodeHeader, fanDir, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR } from "./block-format.ts";
+import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockFileLocation, type BlockId, type BlockLease } from "./block-cache.ts";
+import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, chunkBytesFor, chunkCrcs, type DecodedBlock, encodeHeader, fanDir, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR } from "./block-format.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { FreeSpaceBound } from "./free-space.ts";
 import { OpenFiles } from "./open-files.ts";
@@ -226,6 +226,16 @@ export class DiskBlockCache implements BlockCache {
     return this.index.mayHoldKey(k.keyHi, k.keyLo);
   }
 
+  locate(id: BlockId): BlockFileLocation | undefined {
+    const h = this.hashesOf(id);
+    const slot = this.index.find(h.verHi, h.verLo, id.index);
+    if (slot === NONE || this.expired(this.index.nameOf(slot))) return undefined;
+    const path = this.pathOf(this.index.nameOf(slot));
+    const header = this.headers.get(path);
+    if (header === undefined) return undefined;
+    return { path, dataOffset: header.headerLength, dataLength: header.dataLength, chunkBytes: header.chunkBytes, crcs: chunkCrcs(header.bytes, header) };
+  }
+
   has(id: BlockId): boolean {
     const h = this.hashesOf(id);
     const slot = this.index.find(h.verHi, h.verLo, id.index);
@@ -331,6 +341,8 @@ export class DiskBlockCache implements BlockCache {
       const pinned = await this.recordPins(id, h);
       const name: BlockName = { ...h, index: id.index, fileBytes, writtenSec: Math.floor(this.cfg.now() / 1000) };
       await this.renameIntoPlace(tmp, name);
+      // A block just written is likely read next (a cold read's following requests): its header is known.
+      this.headers.set(this.pathOf(name), { bytes: header, headerLength: header.length, dataLength: data.length, chunkBytes: chunkBytesFor(this.blockSizeBytes) });
       const slot = this.index.find(h.verHi, h.verLo, id.index);
       if (slot !== NONE && !sameFile(this.index.nameOf(slot), name)) await this.discard(this.index.nameOf(slot));
       this.index.add(name, pinned, true);

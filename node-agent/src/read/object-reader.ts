@@ -7,7 +7,7 @@
 import { crc32c } from "@node-rs/crc32";
 import { toBase64 } from "../../../s3/bytes.ts";
 import { lineageFromMetadata } from "../../../s3/lineage.ts";
-import { CacheFaultError, type BlockCache, type BlockId, type BlockLease } from "../cache/block-cache.ts";
+import { CacheFaultError, type BlockCache, type BlockFileLocation, type BlockId, type BlockLease } from "../cache/block-cache.ts";
 import type { Logger } from "../log.ts";
 import type { ObjectInfo, ObjectOrigin } from "../origin/object-origin.ts";
 import type { BlockPlacement } from "./block-placement.ts";
@@ -102,6 +102,11 @@ export class ObjectReader {
   /** True when block `index` of this version is in the local cache (index only). */
   holdsBlock(info: ObjectInfo, index: number): boolean {
     return this.cache.has(this.blockId(info, index));
+  }
+
+  /** Where block `index` of this version sits in the local cache, if its header is in memory (see BlockCache.locate). */
+  blockFile(info: ObjectInfo, index: number): BlockFileLocation | undefined {
+    return this.cache.locate(this.blockId(info, index));
   }
 
   private blockId(info: ObjectInfo, index: number): BlockId {

@@ -12,6 +12,7 @@ import { PassthroughFiles } from "./passthrough-files.ts";
 import { ATTR_OUT_BYTES, attrOut, direntBytes, DT_DIR, DT_REG, ENTRY_OUT_BYTES, entryOut, Op, OPEN_OUT_BYTES, OpenFlag, openOut, OUT_HEADER_BYTES, replyFrame, STATFS_OUT_BYTES, statfsOut, writeDirent } from "./fuse-kernel/protocol.ts";
 import { KernelSession, type FuseRequest } from "./fuse-kernel/session.ts";
 import type { ObjectInfo } from "../origin/object-origin.ts";
+import type { ObjectReader } from "../read/object-reader.ts";
 
 const ROOT_ID = 1n;
 /** Inode numbers for readdir entries the kernel has not looked up yet (never 0: glibc skips those). */
@@ -31,6 +32,8 @@ interface Node {
   passthroughInfo: ObjectInfo | undefined;
   /** Opens answered on the reader thread (see markFastOpen) and the copy they pass through, once made. */
   fastOpen: boolean;
+  /** Some of its blocks are registered for READs answered on the reader thread. */
+  readerBlocks: boolean;
   pinned: ObjectInfo | undefined;
   pinning: boolean;
 }
@@ -39,6 +42,7 @@ type Handle = { kind: "file"; node: Node; passthrough: ObjectInfo | undefined } 
 
 export class KernelMount implements MountedView {
   private readonly tree: FileTree;
+  private readonly reader: ObjectReader;
   private readonly nodes = new Map<bigint, Node>();
   private readonly byPath = new Map<string, Node>();
   private readonly handles = new Map<bigint, Handle>();
@@ -51,15 +55,16 @@ export class KernelMount implements MountedView {
   /** Requests by opcode, since mount. */
   private readonly requests: Record<number, number> = {};
 
-  private constructor(tree: FileTree) {
+  private constructor(tree: FileTree, reader: ObjectReader) {
     this.tree = tree;
-    const root: Node = { id: ROOT_ID, path: "/", lookups: 1, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, pinned: undefined, pinning: false };
+    this.reader = reader;
+    const root: Node = { id: ROOT_ID, path: "/", lookups: 1, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, readerBlocks: false, pinned: undefined, pinning: false };
     this.nodes.set(ROOT_ID, root);
     this.byPath.set("/", root);
   }
 
   static async mount(input: TreeInput & { mountPoint: string; cacheDir: string; passthroughBudgetBytes: number }): Promise<KernelMount> {
-    const view = new KernelMount(new FileTree(input));
+    const view = new KernelMount(new FileTree(input), input.reader);
     view.session = await KernelSession.mount({
       mountPoint: input.mountPoint,
       logger: input.logger,
@@ -82,7 +87,7 @@ export class KernelMount implements MountedView {
   }
 
   status(): Record<string, unknown> {
-    return { driver: "kernel", inodes: this.nodes.size, openHandles: this.handles.size, requests: this.requests, fastOpens: this.session.fastOpens, passthrough: this.passthrough?.stats() ?? null };
+    return { driver: "kernel", inodes: this.nodes.size, openHandles: this.handles.size, requests: this.requests, fastOpens: this.session.fastOpens, readerReads: this.session.readerReads, passthrough: this.passthrough?.stats() ?? null };
   }
 
   async unmount(): Promise<void> {
@@ -155,7 +160,7 @@ export class KernelMount implements MountedView {
     const attributes = await this.tree.getattr(path);
     let node = this.byPath.get(path);
     if (!node) {
-      node = { id: this.nextNode++, path, lookups: 0, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, pinned: undefined, pinning: false };
+      node = { id: this.nextNode++, path, lookups: 0, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, readerBlocks: false, pinned: undefined, pinning: false };
       this.nodes.set(node.id, node);
       this.byPath.set(path, node);
     }
@@ -178,6 +183,7 @@ export class KernelMount implements MountedView {
     if (node.lookups <= 0) {
       // Forgotten: the kernel holds no open file of it, so its pinned copy can go.
       this.session.unmarkFastOpen(id);
+      if (node.readerBlocks) this.session.forgetBlockFiles(id);
       if (node.pinned) this.passthrough?.unpin(node.pinned);
       node.pinned = undefined;
       this.nodes.delete(id);
@@ -242,15 +248,34 @@ export class KernelMount implements MountedView {
         } finally {
           for (const lease of leases) lease.release();
         }
+        const info = this.tree.version(node.path);
+        if (info && n > 0) this.registerBlocks(node, info, offset, offset + n);
         // The end of a file read through FUSE: its blocks are (about to be) cached, so a copy
         // made now lets its next opens pass through.
-        if (offset + n >= (this.tree.version(node.path)?.size ?? Number.POSITIVE_INFINITY)) {
+        if (offset + n >= (info?.size ?? Number.POSITIVE_INFINITY)) {
           if (node.fastOpen) this.pinCopy(node, 0);
           else this.prepareCopy(node, 0);
         }
       },
       (error: unknown) => this.session.reply(replyFrame(request.unique, this.tree.errno(error, node.path), 0)),
     );
+  }
+
+  /**
+   * Hands the reader thread the block files bytes [from, to) of an immutable object came
+   * from, so that later READs of them skip the main thread. A READ reaching the main thread
+   * for a registered block means the reader dropped it (evicted, bad): registering again is
+   * what brings it back once the main thread has refetched it.
+   */
+  private registerBlocks(node: Node, info: ObjectInfo, from: number, to: number): void {
+    if (!this.tree.immutable) return;
+    const blockSize = this.reader.blockSizeBytes;
+    for (let index = Math.floor(from / blockSize); index * blockSize < to; index++) {
+      const location = this.reader.blockFile(info, index);
+      if (!location) continue;
+      this.session.registerBlockFile(node.id, { size: info.size, blockSize }, index, location);
+      node.readerBlocks = true;
+    }
   }
 
   /**
