@@ -10,6 +10,7 @@ import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
+import { readRange } from "../helpers/file-ranges.ts";
 import { runOk } from "../helpers/real-clients.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "ferry-passthrough-"));
@@ -42,23 +43,6 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Pr
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
-}
-
-/** Reads `length` bytes at `offset` of a file through plain read(2). */
-function pread(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, "r");
-  try {
-    const out = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, out, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return out.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 async function put(key: string, body: Buffer): Promise<void> {
@@ -96,7 +80,7 @@ describe("mount: kernel driver", () => {
       expect(ready).toBe(true);
       const readsBefore = (await mountStatus(agent)).requests[READ_OPCODE] ?? 0;
       for (const [offset, length] of [[0, body.length], [1, 65_535], [65_536 * 7 + 3, 200_001], [body.length - 10, 10], [body.length - 1, 50]] as const) {
-        expect(pread(path, offset, length).equals(body.subarray(offset, offset + length))).toBe(true);
+        expect(readRange(path, offset, length).equals(body.subarray(offset, offset + length))).toBe(true);
       }
       const after = await mountStatus(agent);
       expect(after.driver).toBe("kernel");

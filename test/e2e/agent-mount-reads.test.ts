@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BLOCKS_DIR } from "../../node-agent/src/cache/block-format.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
+import { readRange } from "../helpers/file-ranges.ts";
 import { runOk } from "../helpers/real-clients.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "ferry-reader-reads-"));
@@ -35,19 +36,7 @@ async function status(): Promise<Status> {
 
 /** Reads `length` bytes at `offset` with O_DIRECT, so the read reaches the agent as a READ. */
 function directRead(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECT);
-  try {
-    const out = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, out, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return out.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
+  return readRange(path, offset, length, constants.O_DIRECT);
 }
 
 function blockFiles(): string[] {

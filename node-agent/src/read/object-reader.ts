@@ -120,20 +120,8 @@ export class ObjectReader {
    */
   async block(info: ObjectInfo, index: number): Promise<BlockLease> {
     const id = this.blockId(info, index);
-    try {
-      const cached = await this.cache.lease(id);
-      if (cached) {
-        this.stats.blockHits++;
-        this.stats.bytesFromCache += cached.data.length;
-        this.placement?.touchNear(id);
-        return cached;
-      }
-    } catch (error) {
-      if (!(error instanceof CacheFaultError)) throw error;
-      // A failing disk must not fail reads: fall through to the origin.
-      this.stats.cacheFaults++;
-      this.logger.warn("cache read fault", { bucket: info.bucket, key: info.key, index, error: error.message });
-    }
+    const cached = await this.fromCache(id, () => this.cache.lease(id));
+    if (cached) return cached;
     const fillKey = `${info.bucket}\n${info.key}\n${info.etag}\n${index}`;
     const landed = this.landing.get(fillKey);
     if (landed) {
@@ -155,23 +143,29 @@ export class ObjectReader {
     const id = this.blockId(info, index);
     // So that a sequential reader's next whole block, wherever it comes from, gets read-ahead.
     this.rememberEnd(`${info.bucket}\n${info.key}\n${info.etag}`, index * this.blockSizeBytes + to);
-    if (this.cache.has(id)) {
-      try {
-        const cached = await this.cache.leaseRange(id, from, to);
-        if (cached) {
-          this.stats.blockHits++;
-          this.stats.bytesFromCache += cached.data.length;
-          this.placement?.touchNear(id);
-          return cached;
-        }
-      } catch (error) {
-        if (!(error instanceof CacheFaultError)) throw error;
-        // block() below meets the same fault, counts it and goes to the origin.
-      }
-    }
+    const cached = this.cache.has(id) ? await this.fromCache(id, () => this.cache.leaseRange(id, from, to)) : undefined;
+    if (cached) return cached;
     const block = await this.block(info, index);
     if (from === 0 && to >= block.data.length) return block;
     return { data: block.data.subarray(from, to), release: () => block.release() };
+  }
+
+  /** A counted cache hit, or undefined on a miss and on a cache fault (counted and logged: a failing disk must not fail reads). */
+  private async fromCache(id: BlockId, load: () => Promise<BlockLease | undefined>): Promise<BlockLease | undefined> {
+    try {
+      const cached = await load();
+      if (cached) {
+        this.stats.blockHits++;
+        this.stats.bytesFromCache += cached.data.length;
+        this.placement?.touchNear(id);
+      }
+      return cached;
+    } catch (error) {
+      if (!(error instanceof CacheFaultError)) throw error;
+      this.stats.cacheFaults++;
+      this.logger.warn("cache read fault", { bucket: id.bucket, key: id.key, index: id.index, error: error.message });
+      return undefined;
+    }
   }
 
   private async fill(info: ObjectInfo, index: number, fillKey: string): Promise<Uint8Array> {
