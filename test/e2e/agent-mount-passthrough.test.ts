@@ -3,7 +3,7 @@
 // small files of an immutable dataset open on the reader thread, folders page through
 // READDIR, a rewrite in R2 is still seen after the TTL, and the libfuse driver still mounts.
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -92,6 +92,43 @@ describe("mount: kernel driver", () => {
       expect(await agent.stop()).toBe(0);
     }
     expect(mounted(mountPoint)).toBe(false);
+  }, 120_000);
+
+  it("a file of an immutable dataset warmed through S3 reads through the mount with the reader thread answering up to its end, then gets its passthrough copy", async () => {
+    const body = randomBytes(2 * 1024 * 1024); // two 1 MiB blocks
+    await put("large/warmed.bin", body);
+    const agent = await startMountedAgent(["--block-size", "1MiB", "--metadata-ttl", "indefinite"]);
+    try {
+      const got = Buffer.from(await (await fetch(`${agent.url}/datasets/large/warmed.bin`)).arrayBuffer());
+      expect(got.equals(body)).toBe(true); // the whole object is cached now
+      const path = join(mountPoint, "datasets", "large", "warmed.bin");
+      // O_DIRECT reads of 256 KiB on one open file: the first READ of each block reaches the
+      // event loop (which registers the block), the next ones the reader thread. The file's
+      // last piece is read after a pause, so the reader thread surely answers it: the event
+      // loop never sees the end of the file.
+      const PIECE = 256 * 1024;
+      const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECT);
+      const readPiece = (at: number) => {
+        const piece = Buffer.alloc(PIECE);
+        expect(readSync(fd, piece, 0, PIECE, at)).toBe(PIECE);
+        expect(piece.equals(body.subarray(at, at + PIECE))).toBe(true);
+      };
+      try {
+        for (let at = 0; at < body.length - PIECE; at += PIECE) readPiece(at);
+        await new Promise((r) => setTimeout(r, 300));
+        const before = (await agent.status()).mount as { readerReads: { reads: number } };
+        readPiece(body.length - PIECE);
+        const after = (await agent.status()).mount as { readerReads: { reads: number } };
+        expect(after.readerReads.reads).toBe(before.readerReads.reads + 1);
+      } finally {
+        closeSync(fd);
+      }
+      await waitFor("a passthrough copy", async () => ((await mountStatus(agent)).passthrough?.files ?? 0) >= 1 || undefined);
+      expect(readRange(path, 12_345, 100_000).equals(body.subarray(12_345, 112_345))).toBe(true);
+      expect((await mountStatus(agent)).passthrough?.opens).toBeGreaterThanOrEqual(1);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
   }, 120_000);
 
   it("serves a same-size rewrite of a passed-through file once the metadata TTL has passed, never a mix", async () => {

@@ -15,6 +15,8 @@ import type { ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
 
 const ROOT_ID = 1n;
+/** Tries to start a passthrough copy while the blocks of a read just answered land (200 ms apart). */
+const COPY_ATTEMPTS = 5;
 /** Inode numbers for readdir entries the kernel has not looked up yet (never 0: glibc skips those). */
 const UNLOOKED_INO_BASE = 1n << 40n;
 const WRITE_OPCODES = new Set([4 /* SETATTR */, 6, 8, 9, 10, 11, 12, 13, 16 /* WRITE */, 21 /* SETXATTR */, 24, 35 /* CREATE */, 43, 45]);
@@ -255,6 +257,10 @@ export class KernelMount implements MountedView {
         if (offset + n >= (info?.size ?? Number.POSITIVE_INFINITY)) {
           if (node.fastOpen) this.pinCopy(node, 0);
           else this.prepareCopy(node, 0);
+        } else if (node.readerBlocks && !node.fastOpen) {
+          // The reader thread may answer the rest of this file's READs, its end included: one
+          // try now (a wholly cached object starts its copy), no retries.
+          this.prepareCopy(node, COPY_ATTEMPTS);
         }
       },
       (error: unknown) => this.session.reply(replyFrame(request.unique, this.tree.errno(error, node.path), 0)),
@@ -290,7 +296,7 @@ export class KernelMount implements MountedView {
       (id) => {
         node.pinning = false;
         if (typeof id !== "number") {
-          if (id === "not-cached" && attempt < 5 && this.nodes.get(node.id) === node) setTimeout(() => this.pinCopy(node, attempt + 1), 200).unref();
+          if (id === "not-cached" && attempt < COPY_ATTEMPTS && this.nodes.get(node.id) === node) setTimeout(() => this.pinCopy(node, attempt + 1), 200).unref();
           return;
         }
         if (this.nodes.get(node.id) !== node) return this.passthrough?.unpin(info);
@@ -311,7 +317,7 @@ export class KernelMount implements MountedView {
   private prepareCopy(node: Node, attempt: number): void {
     const info = this.tree.version(node.path);
     if (!this.passthrough || !info || info.size < this.passthroughMinBytes || this.passthrough.prepare(info) !== "not-cached") return;
-    if (attempt < 5 && this.nodes.get(node.id) === node) setTimeout(() => this.prepareCopy(node, attempt + 1), 200).unref();
+    if (attempt < COPY_ATTEMPTS && this.nodes.get(node.id) === node) setTimeout(() => this.prepareCopy(node, attempt + 1), 200).unref();
   }
 
   private release(unique: bigint, fh: bigint): void {
