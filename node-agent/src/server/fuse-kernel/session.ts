@@ -548,6 +548,7 @@ export class KernelSession {
       else if (error.code !== "EINVAL" && error.code !== "ENOENT") throw error;
     }
     this.closed = true;
+    this.mailbox.close();
     // The reader leaves its loop on ENODEV (unmounted) or, for a mount detached while files are
     // open, within a second of this flag (a thread blocked in poll() cannot be terminated).
     Atomics.store(this.stopReader, 0, 1);
