@@ -34,8 +34,8 @@ interface Node {
   passthroughInfo: ObjectInfo | undefined;
   /** Opens answered on the reader thread (see markFastOpen) and the copy they pass through, once made. */
   fastOpen: boolean;
-  /** Some of its blocks are registered for READs answered on the reader thread. */
-  readerBlocks: boolean;
+  /** Block files registered for READs answered on the reader thread, by block index. */
+  readerBlocks: Map<number, string> | undefined;
   pinned: ObjectInfo | undefined;
   pinning: boolean;
 }
@@ -60,7 +60,7 @@ export class KernelMount implements MountedView {
   private constructor(tree: FileTree, reader: ObjectReader) {
     this.tree = tree;
     this.reader = reader;
-    const root: Node = { id: ROOT_ID, path: "/", lookups: 1, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, readerBlocks: false, pinned: undefined, pinning: false };
+    const root: Node = { id: ROOT_ID, path: "/", lookups: 1, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, readerBlocks: undefined, pinned: undefined, pinning: false };
     this.nodes.set(ROOT_ID, root);
     this.byPath.set("/", root);
   }
@@ -162,7 +162,7 @@ export class KernelMount implements MountedView {
     const attributes = await this.tree.getattr(path);
     let node = this.byPath.get(path);
     if (!node) {
-      node = { id: this.nextNode++, path, lookups: 0, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, readerBlocks: false, pinned: undefined, pinning: false };
+      node = { id: this.nextNode++, path, lookups: 0, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, readerBlocks: undefined, pinned: undefined, pinning: false };
       this.nodes.set(node.id, node);
       this.byPath.set(path, node);
     }
@@ -186,6 +186,7 @@ export class KernelMount implements MountedView {
       // Forgotten: the kernel holds no open file of it, so its pinned copy can go.
       this.session.unmarkFastOpen(id);
       if (node.readerBlocks) this.session.forgetBlockFiles(id);
+      node.readerBlocks = undefined;
       if (node.pinned) this.passthrough?.unpin(node.pinned);
       node.pinned = undefined;
       this.nodes.delete(id);
@@ -269,18 +270,19 @@ export class KernelMount implements MountedView {
 
   /**
    * Hands the reader thread the block files bytes [from, to) of an immutable object came
-   * from, so that later READs of them skip the main thread. A READ reaching the main thread
-   * for a registered block means the reader dropped it (evicted, bad): registering again is
-   * what brings it back once the main thread has refetched it.
+   * from, so that later READs of them skip the main thread. Each block file is posted once:
+   * a READ of a registered block that still reaches the main thread means the reader dropped
+   * it (evicted, bad), and the refetched block's file, which has a new name, is posted then.
    */
   private registerBlocks(node: Node, info: ObjectInfo, from: number, to: number): void {
     if (!this.tree.immutable) return;
     const blockSize = this.reader.blockSizeBytes;
     for (let index = Math.floor(from / blockSize); index * blockSize < to; index++) {
       const location = this.reader.blockFile(info, index);
-      if (!location) continue;
+      // Registered already: the reader has it, or dropped it as bad or gone, and then only a refetch (a new file name) brings it back.
+      if (!location || node.readerBlocks?.get(index) === location.path) continue;
       this.session.registerBlockFile(node.id, { size: info.size, blockSize }, index, location);
-      node.readerBlocks = true;
+      (node.readerBlocks ??= new Map()).set(index, location.path);
     }
   }
 

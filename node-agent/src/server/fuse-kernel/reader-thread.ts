@@ -157,9 +157,10 @@ function serveRead() {
       intact = crc32c(scratch.subarray(s, Math.min(used + bytes, s + block.chunkBytes))) === block.crcs[first + c];
     }
     if (!intact) {
+      // Only this block: the main thread registers its refetched file (a new name) later.
       dropDescriptor(block.path);
-      registeredBlocks -= file.blocks.size;
-      files.delete(node);
+      file.blocks.delete(index);
+      registeredBlocks--;
       return false;
     }
     parts.push(scratch.subarray(used + from - pieceStart, used + to - pieceStart));
