@@ -64,7 +64,10 @@ async function epoch(root: string): Promise<number> {
 }
 
 const work = await mkdtemp(join(tmpdir(), "ferry-bench-first-epoch-"));
-const edge = await startLocalEdge();
+const edge = await startLocalEdge().catch(async (error: unknown) => {
+  await rm(work, { recursive: true, force: true });
+  throw error;
+});
 try {
   const admin = await edge.createKey(["all:datasets"]);
   const nodeKey = await edge.createKey(["read,list:datasets"], { name: "node" });
