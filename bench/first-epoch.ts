@@ -16,6 +16,8 @@ import { parseArgs } from "node:util";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { startAgentProcess } from "../test/helpers/agent-process.ts";
 import { startLocalEdge } from "../test/helpers/local-edge.ts";
+import { dropPageCache } from "./train/page-cache.ts";
+import { permutation } from "./train/samples.ts";
 
 const { values: args } = parseArgs({ options: { files: { type: "string", default: "128" }, rounds: { type: "string", default: "3" } } });
 const FILES = Number(args.files);
@@ -29,17 +31,16 @@ const RECORD_BYTES = 114_660;
 const RECORDS_PER_FILE = 64;
 const READERS = 32;
 
-function dropPageCache(): void {
-  writeFileSync("/proc/sys/vm/drop_caches", "3\n");
+/** Drops the page cache (after a sync: the local files were just written) or stops the bench. */
+function dropOrFail(): void {
+  if (dropPageCache()) return;
+  process.stderr.write("bench:first-epoch: cannot drop the page cache (needs root and a writable /proc/sys/vm)\n");
+  process.exit(2);
 }
 
-/** One pass over every record in random order: MiB/s. Each file is opened once, as a loader keeps its files open. */
-async function epoch(root: string): Promise<number> {
-  const order = Array.from({ length: FILES * RECORDS_PER_FILE }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+/** One pass over every record in the order `seed` shuffles them into: MiB/s. Each file is opened once, as a loader keeps its files open. */
+async function epoch(root: string, seed: number): Promise<number> {
+  const order = permutation(FILES * RECORDS_PER_FILE, seed);
   const handles = new Map<number, Promise<FileHandle>>();
   const handle = (file: number): Promise<FileHandle> => {
     let h = handles.get(file);
@@ -89,14 +90,15 @@ try {
   const agent = await startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(work, "cache"), args: ["--mount", mount, "--metadata-ttl", "indefinite", "--cache-size", `${Math.ceil((FILES * 8) / 1024) + 1}GiB`] });
   try {
     const mounted = join(mount, "datasets", "packs");
-    await epoch(mounted); // cold: fills the NVMe cache from the edge
-    await epoch(mounted); // passthrough copies of small files are made while this runs
+    await epoch(mounted, 0); // cold: fills the NVMe cache from the edge
+    await epoch(mounted, 0); // passthrough copies of small files are made while this runs
     let [bestLocal, bestMount] = [0, 0];
     for (let round = 1; round <= ROUNDS; round++) {
-      dropPageCache();
-      const l = await epoch(local);
-      dropPageCache();
-      const m = await epoch(mounted);
+      // Both sides read the same order in a round.
+      dropOrFail();
+      const l = await epoch(local, round);
+      dropOrFail();
+      const m = await epoch(mounted, round);
       [bestLocal, bestMount] = [Math.max(bestLocal, l), Math.max(bestMount, m)];
       console.log(`round ${round}: local disk ${l.toFixed(0)} MiB/s, agent mount ${m.toFixed(0)} MiB/s (${(m / l).toFixed(2)}×)`);
     }
