@@ -1,5 +1,5 @@
 // `npm run bench:train [-- --workload resnet50|unet3d|trajectory|all --path NAME[,NAME] --quick
-// --first-byte-ms 30 --stream-mib-s 64 --out bench/results]`: the MLPerf Storage-style training
+// --first-byte-ms 30 --stream-mib-s 64 --out bench/results --agent-arg=--FLAG=VALUE]`: the MLPerf Storage-style training
 // feed benchmark. Per workload: generate the data set, checksum every sample, build every data
 // path (paths.ts), sweep accelerator counts on each with every read verified, run the PyTorch
 // loaders (trajectory), and write JSON, Markdown and a PNG chart. Nothing is written unless
@@ -40,6 +40,8 @@ const OPTIONS = {
   steps: { type: "string" },
   files: { type: "string" },
   "keep-work": { type: "boolean", default: false },
+  // A `ferry agent` flag for the agent paths (repeatable, e.g. --agent-arg=--passthrough-budget=50%): what a setting buys, measured; named in the results.
+  "agent-arg": { type: "string", multiple: true },
 } as const;
 
 function parseFlags(): ReturnType<typeof parseArgs<{ strict: true; options: typeof OPTIONS }>> {
@@ -77,6 +79,7 @@ const config = Object.freeze({
   // ≈ 1 GB and took a minute on its own.
   deadlineSeconds: values.quick ? 8 : 120,
   files: values.files === undefined ? undefined : Math.round(numberFlag("files", values.files, 1, 1)),
+  agentArgs: values["agent-arg"] ?? [],
   pathFilter: values.path?.split(",").map((p) => p.trim()).filter((p) => p !== ""),
   out: values.out,
 });
@@ -97,6 +100,7 @@ const { createDataPaths } = await import("./train/paths.ts");
 const { runLoaders } = await import("./train/loaders.ts");
 
 log(`bench:train ${mode}: workloads ${workloadNames.join(", ")}; UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? "?"}`);
+if (config.agentArgs.length > 0) log(`agent paths run \`ferry agent\` with ${config.agentArgs.join(" ")}`);
 log(`origin shaped: ${config.shaper.firstByteMs} ms to first byte, ${config.shaper.streamMiBps > 0 ? `${config.shaper.streamMiBps} MiB/s per stream` : "no per-stream cap"}`);
 
 // Ctrl-C or a timeout must not leave agents, mounts and wrangler behind: stop at the next step
@@ -131,7 +135,7 @@ for (const name of workloadNames) {
     // or ≥ 10 s (full) of compute, so trajectory's 0.08 s steps are not timer noise.
     const steps = config.steps ?? (mode === "quick" ? Math.max(5, 1 + Math.ceil(1 / w.computeSeconds)) : Math.max(15, 1 + Math.ceil(10 / w.computeSeconds)));
     log(`${name}: ${steps} steps per run (the first not measured), up to ${config.maxAccelerators} accelerators`);
-    const built = await createDataPaths({ dataSet, workDir: join(workDir, "paths"), shaper: config.shaper, log });
+    const built = await createDataPaths({ dataSet, workDir: join(workDir, "paths"), shaper: config.shaper, agentArgs: config.agentArgs, log });
     const results: PathResult[] = [];
     let loaders: LoaderResult[] = [];
     try {

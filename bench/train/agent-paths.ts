@@ -50,7 +50,7 @@ function agentSlot(env: PathEnv, label: string, useMount: () => boolean) {
       const dir = join(env.workDir, `agent-${label}-${generation}`);
       const mount = useMount() ? join(dir, "mnt") : undefined;
       mkdirSync(mount ?? dir, { recursive: true });
-      const args = ["--metadata-ttl", "indefinite", "--cache-size", cacheSize, "--min-free", "0%", ...(mount ? ["--mount", mount] : [])];
+      const args = ["--metadata-ttl", "indefinite", "--cache-size", cacheSize, "--min-free", "0%", ...env.agentArgs, ...(mount ? ["--mount", mount] : [])];
       const agent = await startAgentProcess({ edgeUrl: env.originUrl, key: env.nodeKey, cacheDir: join(dir, "cache"), args });
       running = { agent, mount, dir };
       return running;
@@ -116,7 +116,8 @@ export async function agentPaths(env: PathEnv): Promise<BuiltPath[]> {
     return running;
   };
   const origin = env.originLabel;
-  const describe = (via: string, state: string) => `ferry agent ${via}, ${state}; origin: ${origin}`;
+  const flags = env.agentArgs.length > 0 ? ` (${env.agentArgs.join(" ")})` : "";
+  const describe = (via: string, state: string) => `ferry agent${flags} ${via}, ${state}; origin: ${origin}`;
   const closeBoth = async () => {
     await cold.stop();
     await warmSlot.stop();

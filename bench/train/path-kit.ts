@@ -25,6 +25,8 @@ export interface PathEnv {
    */
   nodeKey: TestKey;
   workDir: string;
+  /** Extra `ferry agent` flags (`--agent-arg`), appended to the agent paths' own. */
+  agentArgs: readonly string[];
   log: (line: string) => void;
   /** Drops the page cache (logged with `why`); false when the machine does not allow it. */
   dropCache(why: string): boolean;

@@ -123,7 +123,7 @@ export const createDataPaths: CreateDataPaths = async (context) => {
     cleanups.push(() => shaper.stop());
     const originLabel = `local edge (wrangler dev, local R2) behind a shaper: +${context.shaper.firstByteMs} ms to first byte, ${context.shaper.streamMiBps > 0 ? `${context.shaper.streamMiBps} MiB/s per stream` : "no rate cap"}`;
     log(`shaper: ${shaper.url} → ${edge.url} (${originLabel})`);
-    const env: PathEnv = { dataSet, bucket: BUCKET, prefix, originUrl: shaper.url, originLabel, readKey, nodeKey, workDir: context.workDir, log, dropCache: pageCacheDropper(log) };
+    const env: PathEnv = { dataSet, bucket: BUCKET, prefix, originUrl: shaper.url, originLabel, readKey, nodeKey, workDir: context.workDir, agentArgs: context.agentArgs ?? [], log, dropCache: pageCacheDropper(log) };
     // Each builder's processes must be closable even if a later builder throws.
     const agents = await agentPaths(env);
     built.push(...agents);

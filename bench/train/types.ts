@@ -115,6 +115,8 @@ export interface PathsContext {
   shaper: { firstByteMs: number; streamMiBps: number };
   /** Progress and setup lines for the bench's output. */
   log: (line: string) => void;
+  /** Extra `ferry agent` flags for the agent paths (`--agent-arg`), named in their descriptions. */
+  agentArgs?: readonly string[];
 }
 
 /** Builds all paths of the issue (skipped ones carry `skipped`), sharing one edge and one shaper. */

@@ -3,7 +3,7 @@
 // small files of an immutable dataset open on the reader thread, folders page through
 // READDIR, a rewrite in R2 is still seen after the TTL, and the libfuse driver still mounts.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
+import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -21,12 +21,22 @@ let writer: S3Client;
 
 interface MountStatus {
   driver: string;
+  inodes: number;
   requests: Record<string, number>;
   fastOpens: { opens: number; passthrough: number };
   passthrough: { files: number; opens: number; copiesMade: number; copyFailures: number } | null;
 }
 
 const READ_OPCODE = "15";
+
+function canDropCaches(): boolean {
+  try {
+    accessSync("/proc/sys/vm/drop_caches", constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function mounted(path: string): boolean {
   return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
@@ -167,6 +177,35 @@ describe("mount: kernel driver", () => {
       expect(status.fastOpens.passthrough).toBeGreaterThanOrEqual(files.length * 3);
       // No open of these files took the main thread's path.
       expect(status.requests["14"] ?? 0).toBe(0);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  // Needs a writable /proc/sys/vm/drop_caches (root, not a read-only /proc): only a real drop makes the kernel forget inodes.
+  it.skipIf(!canDropCaches())("passes small files through from their first open after the kernel forgot their inodes (a page-cache drop)", async () => {
+    const files = Array.from({ length: 20 }, (_, i) => ({ key: `forgotten/rec_${String(i).padStart(3, "0")}.bin`, body: randomBytes(30_000 + i * 101) }));
+    for (const f of files) await put(f.key, f.body);
+    const agent = await startMountedAgent(["--metadata-ttl", "indefinite"]);
+    try {
+      for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
+      await waitFor("copies of the files", async () => ((await mountStatus(agent)).passthrough?.files ?? 0) >= files.length || undefined);
+      // What a training bench does before each run, and the kernel's memory pressure at any time.
+      writeFileSync("/proc/sys/vm/drop_caches", "3");
+      await waitFor("the kernel to forget the files' inodes", async () => (await mountStatus(agent)).inodes < files.length || undefined);
+      const before = (await mountStatus(agent)).fastOpens.passthrough;
+      // One open per file, held while it is read, as a loader keeping its files open would.
+      for (const f of files) {
+        const fd = openSync(join(mountPoint, "datasets", f.key), "r");
+        try {
+          const got = Buffer.alloc(f.body.length);
+          expect(readSync(fd, got, 0, got.length, 0)).toBe(got.length);
+          expect(got.equals(f.body)).toBe(true);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      expect((await mountStatus(agent)).fastOpens.passthrough - before).toBe(files.length);
     } finally {
       expect(await agent.stop()).toBe(0);
     }
