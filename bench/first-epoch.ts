@@ -14,7 +14,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { startAgentProcess } from "../test/helpers/agent-process.ts";
+import { startAgentProcess, type AgentProcess } from "../test/helpers/agent-process.ts";
 import { startLocalEdge } from "../test/helpers/local-edge.ts";
 import { dropPageCache } from "./train/page-cache.ts";
 import { permutation } from "./train/samples.ts";
@@ -73,12 +73,12 @@ interface MountStatus {
   passthrough?: { files: number; bytes: number; opens: number } | null;
 }
 
-async function mountStatus(agent: { status(): Promise<unknown> }): Promise<MountStatus | undefined> {
-  return ((await agent.status()) as { mount?: MountStatus }).mount;
+async function mountStatus(agent: AgentProcess): Promise<MountStatus | undefined> {
+  return (await agent.status()).mount as MountStatus | undefined;
 }
 
 /** Waits (up to a minute) until no new passthrough copy has appeared for 2 s: rounds measure the steady state, not the copying. */
-async function copiesSettled(agent: { status(): Promise<unknown> }): Promise<void> {
+async function copiesSettled(agent: AgentProcess): Promise<void> {
   let last = -1;
   let stableSince = performance.now();
   for (const deadline = performance.now() + 60_000; performance.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 250))) {
