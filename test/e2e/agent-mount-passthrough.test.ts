@@ -182,6 +182,35 @@ describe("mount: kernel driver", () => {
     }
   }, 120_000);
 
+  it("pins a copy for a small file read in pieces that never reach its end (random records), once all its blocks are cached", async () => {
+    // Two 64 KiB blocks, so a fast-open file; listed first, so its lookup knows no version yet.
+    const files = [0, 1].map((i) => ({ key: `records/pack_${i}.rec`, body: randomBytes(100_000 + i) }));
+    for (const f of files) await put(f.key, f.body);
+    const agent = await startMountedAgent(["--metadata-ttl", "indefinite"]);
+    try {
+      expect(readdirSync(join(mountPoint, "datasets", "records")).sort()).toEqual(["pack_0.rec", "pack_1.rec"]);
+      for (const f of files) {
+        // O_DIRECT: no read-ahead carries a READ to the last byte. One record from each block.
+        const fd = openSync(join(mountPoint, "datasets", f.key), constants.O_RDONLY | constants.O_DIRECT);
+        try {
+          for (const at of [4096, 65_536 + 8192]) {
+            const record = Buffer.alloc(4096);
+            expect(readSync(fd, record, 0, record.length, at)).toBe(record.length);
+            expect(record.equals(f.body.subarray(at, at + record.length))).toBe(true);
+          }
+        } finally {
+          closeSync(fd);
+        }
+      }
+      await waitFor("copies of both files", async () => ((await mountStatus(agent)).passthrough?.files ?? 0) >= files.length || undefined);
+      const before = (await mountStatus(agent)).fastOpens.passthrough;
+      for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
+      expect((await mountStatus(agent)).fastOpens.passthrough - before).toBe(files.length);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 120_000);
+
   // Needs a writable /proc/sys/vm/drop_caches (root, not a read-only /proc): only a real drop makes the kernel forget inodes.
   it.skipIf(!canDropCaches())("passes small files through from their first open after the kernel forgot their inodes (a page-cache drop)", async () => {
     const files = Array.from({ length: 20 }, (_, i) => ({ key: `forgotten/rec_${String(i).padStart(3, "0")}.bin`, body: randomBytes(30_000 + i * 101) }));

@@ -253,12 +253,17 @@ export class KernelMount implements MountedView {
         }
         const info = this.tree.version(node.path);
         if (info && n > 0) this.registerBlocks(node, info, offset, offset + n);
-        // The end of a file read through FUSE: its blocks are (about to be) cached, so a copy
-        // made now lets its next opens pass through.
-        if (offset + n >= (info?.size ?? Number.POSITIVE_INFINITY)) {
-          if (node.fastOpen) this.pinCopy(node, 0);
-          else this.prepareCopy(node, 0);
-        } else if (node.readerBlocks && !node.fastOpen) {
+        if (node.fastOpen) {
+          // Any READ reaching this thread may be the one that completes the object's blocks
+          // (records are read at random, rarely up to the last byte, and a lookup before the
+          // first read knows no version to pin), and the later ones may all be answered by the
+          // reader thread: a copy pinned once the blocks land lets the next opens pass through.
+          this.pinCopy(node, 0);
+        } else if (offset + n >= (info?.size ?? Number.POSITIVE_INFINITY)) {
+          // The end of a file read through FUSE: its blocks are (about to be) cached, so a copy
+          // made now lets its next opens pass through.
+          this.prepareCopy(node, 0);
+        } else if (node.readerBlocks) {
           // The reader thread may answer the rest of this file's READs, its end included: one
           // try now (a wholly cached object starts its copy), no retries.
           this.prepareCopy(node, COPY_ATTEMPTS);
@@ -289,18 +294,21 @@ export class KernelMount implements MountedView {
   /**
    * Pins a passthrough copy for a fast-open inode once its object is wholly cached; reads
    * through FUSE fill the cache a moment after they are answered, so a few retries follow.
+   * One try (with its retries) at a time per inode: `pinning` lasts until it ends.
    */
   private pinCopy(node: Node, attempt: number): void {
+    if (!this.passthrough || (node.pinning && attempt === 0)) return;
     const info = this.tree.version(node.path);
-    if (!this.passthrough || node.pinning || node.pinned || !info) return;
-    node.pinning = true;
+    node.pinning = !node.pinned && info !== undefined;
+    if (!node.pinning || !info) return;
     this.passthrough.pin(info).then(
       (id) => {
-        node.pinning = false;
         if (typeof id !== "number") {
           if (id === "not-cached" && attempt < COPY_ATTEMPTS && this.nodes.get(node.id) === node) setTimeout(() => this.pinCopy(node, attempt + 1), 200).unref();
+          else node.pinning = false;
           return;
         }
+        node.pinning = false;
         if (this.nodes.get(node.id) !== node) return this.passthrough?.unpin(info);
         node.pinned = info;
         this.session.setFastBacking(node.id, id);
