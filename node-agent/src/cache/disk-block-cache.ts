@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockFileLocation, type BlockId, type BlockLease } from "./block-cache.ts";
 import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, chunkBytesFor, chunkCrcs, type DecodedBlock, encodeHeader, fanDir, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR } from "./block-format.ts";
 import { BufferPool } from "./buffer-pool.ts";
-import { FreeSpaceBound } from "./free-space.ts";
+import { CacheSpace } from "./cache-space.ts";
 import { OpenFiles } from "./open-files.ts";
 import { errnoCode, removeFile, writeBlockFile } from "./block-files.ts";
 import { BlockIndex } from "./block-index.ts";
@@ -73,13 +73,7 @@ export class DiskBlockCache implements BlockCache {
   private sweeping: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private maintaining: Promise<void> | undefined;
-  /** Bytes of temp files being written, and of evicted files not yet unlinked: on disk, not in the index. */
-  private reservedBytes = 0;
-  private unlinkingBytes = 0;
-  /** Free-space bound from the last statfs: disk bytes at that time plus headroom above the minimum free. */
-  private readonly freeSpace: FreeSpaceBound;
-  /** Puts waiting for room while everything evictable is already gone or in flight. */
-  private readonly spaceWaiters: Array<() => void> = [];
+  private readonly space: CacheSpace;
 
   private constructor(cfg: CacheConfig, pinStore: PinStore) {
     this.cfg = cfg;
@@ -88,7 +82,7 @@ export class DiskBlockCache implements BlockCache {
     this.tmpDir = join(this.blocksDir, TMP_DIR);
     this.pinStore = pinStore;
     this.pool = new BufferPool({ sizeBytes: cfg.blockSizeBytes + POOL_HEADER_ROOM_BYTES + 4 * Math.ceil(cfg.blockSizeBytes / chunkBytesFor(cfg.blockSizeBytes)), maxIdle: POOL_MAX_IDLE });
-    this.freeSpace = new FreeSpaceBound({ dir: this.blocksDir, minFreeRatio: cfg.minFreeRatio, intervalMs: STATFS_INTERVAL_MS, now: cfg.now });
+    this.space = new CacheSpace({ dir: this.blocksDir, quotaBytes: cfg.quotaBytes, minFreeRatio: cfg.minFreeRatio, statfsIntervalMs: STATFS_INTERVAL_MS, now: cfg.now, indexedBytes: () => this.index.usedBytes });
   }
 
   /**
@@ -102,7 +96,7 @@ export class DiskBlockCache implements BlockCache {
     const cache = new DiskBlockCache(cfg, await PinStore.load(cfg.dir));
     await sweepTempFiles(cache.tmpDir, cfg.logger);
     void removeOtherFormats(cfg.dir, cfg.logger);
-    await cache.checkFreeSpace();
+    await cache.space.refresh();
     cache.scanDone = cache.scan();
     // Free space can shrink under other writers, and blocks expire, without any put: check both on a timer.
     const everyMs = cfg.ttlSeconds === undefined ? MAINTENANCE_MS : Math.min(MAINTENANCE_MS, Math.max(1000, (cfg.ttlSeconds * 1000) / 4));
@@ -350,12 +344,11 @@ export class DiskBlockCache implements BlockCache {
       this.counters.writeFailures++;
       const leftover = await removeFile(tmp);
       if (leftover !== undefined) this.cfg.logger.error("cannot remove temp file", { path: tmp, err: String(leftover) });
-      if (errnoCode(err) === "ENOSPC") this.freeSpace.invalidate();
+      if (errnoCode(err) === "ENOSPC") this.space.invalidate();
       this.cfg.logger.warn("block write failed", { bucket: id.bucket, key: id.key, index: id.index, code: errnoCode(err) });
       throw err instanceof CacheFaultError ? err : new CacheFaultError(`cannot write block: ${id.bucket}/${id.key} #${id.index}`, { cause: err });
     } finally {
-      this.reservedBytes -= fileBytes;
-      this.spaceChanged();
+      this.space.release(fileBytes);
     }
     this.startEviction();
   }
@@ -380,54 +373,31 @@ export class DiskBlockCache implements BlockCache {
 
   // ---- space ----
 
-  private diskBytes(): number {
-    return this.index.usedBytes + this.reservedBytes + this.unlinkingBytes;
-  }
-
-  private limitBytes(): number {
-    return Math.min(this.cfg.quotaBytes, this.freeSpace.bytes);
-  }
-
-  private checkFreeSpace(): Promise<void> {
-    return this.freeSpace.refresh(() => this.diskBytes());
-  }
-
   /**
    * Reserves room for a file of `bytes`, evicting unpinned blocks if needed; throws if it
-   * cannot. Each check that succeeds reserves in the same tick, so concurrent puts can
-   * never together overshoot the limit.
+   * cannot (the ledger, CacheSpace, takes each reservation in the tick its check succeeds).
    */
   private async reserve(bytes: number, id: BlockId): Promise<void> {
-    const fits = (): boolean => {
-      if (this.diskBytes() + bytes > this.limitBytes()) return false;
-      this.reservedBytes += bytes;
-      return true;
-    };
-    await this.checkFreeSpace();
+    await this.space.refresh();
     for (;;) {
-      if (fits()) return;
+      if (this.space.tryReserve(bytes)) return;
       if (this.index.oldest() !== NONE) {
-        await this.evict(() => this.limitBytes() - bytes);
-        if (fits()) return;
+        await this.evict(() => this.space.limitBytes() - bytes);
+        if (this.space.tryReserve(bytes)) return;
       }
       // Nothing left to evict now: wait for in-flight writes (evictable once done) or unlinks, unless there are none.
-      if (this.reservedBytes === 0 && this.unlinkingBytes === 0) break;
-      await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
+      if (this.space.settled) break;
+      await this.space.whenChanged();
     }
     this.counters.writeFailures++;
     throw new CacheFaultError(`cache full (quota or minimum free space reached, nothing evictable): ${this.cfg.dir} for ${id.bucket}/${id.key} #${id.index}`);
   }
 
-  /** Wakes puts waiting for room after a write or an unlink finished. */
-  private spaceChanged(): void {
-    for (const wake of this.spaceWaiters.splice(0)) wake();
-  }
-
   /** Starts background eviction down to the low watermark if above the high one. */
   private startEviction(): void {
-    const limit = this.limitBytes();
-    if (this.evicting !== undefined || this.closed || this.diskBytes() <= limit * this.cfg.highWatermark) return;
-    this.evicting = this.evict(() => this.limitBytes() * this.cfg.lowWatermark)
+    const limit = this.space.limitBytes();
+    if (this.evicting !== undefined || this.closed || this.space.diskBytes() <= limit * this.cfg.highWatermark) return;
+    this.evicting = this.evict(() => this.space.limitBytes() * this.cfg.lowWatermark)
       .catch((err: unknown) => this.cfg.logger.error("eviction failed", { err: String(err) }))
       .finally(() => (this.evicting = undefined));
   }
@@ -435,7 +405,7 @@ export class DiskBlockCache implements BlockCache {
   /** Evicts least recently used unpinned blocks until disk bytes are at most target(). */
   private async evict(target: () => number): Promise<void> {
     const batch: Promise<void>[] = [];
-    while (this.index.usedBytes + this.reservedBytes > target()) {
+    while (this.space.indexedAndReservedBytes() > target()) {
       const slot = this.index.oldest();
       if (slot === NONE) break;
       const name = this.index.nameOf(slot);
@@ -449,7 +419,7 @@ export class DiskBlockCache implements BlockCache {
 
   private maintain(): void {
     if (this.maintaining !== undefined || this.closed) return;
-    this.maintaining = this.checkFreeSpace()
+    this.maintaining = this.space.refresh()
       .then(() => this.startEviction())
       .catch((err: unknown) => this.cfg.logger.error("free space check failed", { err: String(err) }))
       .finally(() => (this.maintaining = undefined));
@@ -503,10 +473,7 @@ export class DiskBlockCache implements BlockCache {
   private async unlinkCounted(n: BlockName): Promise<void> {
     this.files.drop(this.pathOf(n));
     this.headers.delete(this.pathOf(n));
-    this.unlinkingBytes += n.fileBytes;
-    const err = await removeFile(this.pathOf(n));
-    this.unlinkingBytes -= n.fileBytes;
-    this.spaceChanged();
+    const err = await this.space.unlinking(n.fileBytes, () => removeFile(this.pathOf(n)));
     if (err !== undefined) this.cfg.logger.error("cannot remove block file", { path: this.pathOf(n), err: String(err) });
   }
 
