@@ -40,6 +40,7 @@ export type MountFactory = (input: {
   recent: RecentBlocks;
   cacheDir: string;
   driver: AgentConfig["mountDriver"];
+  cacheSizeBytes: number;
   passthroughBudgetBytes: number;
 }) => Promise<MountedView>;
 
@@ -147,7 +148,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
     }
   }
 
-  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl, recent, cacheDir: config.cacheDir, driver: config.mountDriver, passthroughBudgetBytes: config.passthroughBudgetBytes });
+  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl, recent, cacheDir: config.cacheDir, cacheSizeBytes: config.cacheSizeBytes, driver: config.mountDriver, passthroughBudgetBytes: config.passthroughBudgetBytes });
 
   const resumed = await warm.resume();
   if (resumed.length) logger.info("refilling remembered warms", { jobs: resumed.map((j) => `${j.bucket}/${j.prefix}`) });

@@ -24,7 +24,7 @@ interface MountStatus {
   inodes: number;
   requests: Record<string, number>;
   fastOpens: { opens: number; passthrough: number };
-  passthrough: { files: number; opens: number; copiesMade: number; copyFailures: number } | null;
+  passthrough: { files: number; cacheFiles: number; opens: number; copiesMade: number; copyFailures: number } | null;
 }
 
 const READ_OPCODE = "15";
@@ -177,6 +177,41 @@ describe("mount: kernel driver", () => {
       expect(status.fastOpens.passthrough).toBeGreaterThanOrEqual(files.length * 3);
       // No open of these files took the main thread's path.
       expect(status.requests["14"] ?? 0).toBe(0);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  it("passes cached files through as the cache's own files: no second copy on disk, none refetched after a restart", async () => {
+    // 24 files of ~100 KB (two 64 KiB blocks each) in a 4 MiB cache: the default 10% budget
+    // (410 KiB) would hold copies of only a few; the cache's own whole-object files need none.
+    const files = Array.from({ length: 24 }, (_, i) => ({ key: `whole/rec_${String(i).padStart(3, "0")}.bin`, body: randomBytes(100_000 + i * 313) }));
+    for (const f of files) await put(f.key, f.body);
+    const total = files.reduce((n, f) => n + f.body.length, 0);
+    const cacheDir = join(scratch, "whole-cache");
+    const args = ["--mount", mountPoint, "--block-size", "64KiB", "--cache-size", "4MiB", "--metadata-ttl", "indefinite"];
+    let agent = await startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir, args });
+    try {
+      for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
+      await waitFor("every file passed through", async () => ((await mountStatus(agent)).passthrough?.cacheFiles ?? 0) >= files.length || undefined);
+      const pt = (await mountStatus(agent)).passthrough;
+      expect(pt).toMatchObject({ files: files.length, cacheFiles: files.length, copiesMade: 0, copyFailures: 0 });
+      // The cache holds each file once, as its bytes and nothing more (no block headers, no copy beside it).
+      const cache = (await agent.status()).cache as { usedBytes: number; blocks: number };
+      expect(cache).toMatchObject({ usedBytes: total, blocks: files.length });
+      const before = (await mountStatus(agent)).fastOpens.passthrough;
+      for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
+      expect((await mountStatus(agent)).fastOpens.passthrough - before).toBe(files.length);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+    agent = await startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir, args });
+    try {
+      for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
+      await waitFor("every file passed through again", async () => ((await mountStatus(agent)).passthrough?.cacheFiles ?? 0) >= files.length || undefined);
+      for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
+      const bytesBySource = (await agent.status()).bytesBySource as { origin: number };
+      expect(bytesBySource.origin).toBe(0);
     } finally {
       expect(await agent.stop()).toBe(0);
     }

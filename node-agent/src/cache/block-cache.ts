@@ -12,6 +12,14 @@ export interface BlockId {
   index: number;
 }
 
+/** An object version, for whole-object files. */
+export interface CachedObject {
+  bucket: string;
+  key: string;
+  etag: string;
+  size: number;
+}
+
 export interface BlockCacheStats {
   /** Bytes of block data on disk (headers included). */
   usedBytes: number;
@@ -62,6 +70,14 @@ export interface BlockCache {
    * file it cannot open as a miss, and check every byte it reads against the CRCs.
    */
   locate(id: BlockId): BlockFileLocation | undefined;
+  /**
+   * Keeps a wholly cached version as one file holding only its data, from offset 0 (for a
+   * FUSE passthrough open), and holds it (never evicted nor expired) until
+   * releaseWholeFile(); returns its path, or undefined, nothing changed, when it cannot. Its
+   * blocks stay readable through get/lease/locate.
+   */
+  holdWholeFile(object: CachedObject): Promise<string | undefined>;
+  releaseWholeFile(object: CachedObject): void;
   /** Cheap membership check from the in-memory index (no disk I/O, no checksum). */
   has(id: BlockId): boolean;
   /** Pins or unpins every cached and future block of objects under bucket/prefix; persisted across restarts. */

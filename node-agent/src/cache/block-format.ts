@@ -39,6 +39,35 @@ export const MAX_HEADER_BYTES = 0xffff;
  * for the same reason).
  */
 
+/*
+ * Whole-object files. Once every block of an object version is cached, the version may be
+ * rewritten as one file holding only its data, from offset 0, so that a FUSE passthrough
+ * open can hand the kernel that very file (no second copy on disk, no budget). Its name is a
+ * block name with index WHOLE_OBJECT_INDEX and fileBytes = the object's size; the version's
+ * blocks are dropped once it is in place. Its header is encodeHeader() of the whole data with
+ * that index, kept in extended attribute WHOLE_HEADER_XATTR, set before the rename, so a
+ * whole-object file in place always has one. Not a trailer: FUSE passthrough reads do not
+ * stop at the size the mount reports, so a read to EOF would return it. Chunks count from the
+ * object's start, so block i's chunks are a slice of the table (the block size must be a
+ * multiple of the chunk size). Agents older than this remove such files at start (too big to
+ * be a block), which a cache can afford.
+ */
+export const WHOLE_OBJECT_INDEX = 0xfffffffe;
+export const WHOLE_HEADER_XATTR = "user.ferry.header";
+/** Largest header kept in the xattr: ext4 keeps all of a file's xattrs in one 4 KiB block. */
+export const MAX_WHOLE_HEADER_BYTES = 3968;
+
+/** Bytes of the header a whole-object file of this version would carry. */
+function headerBytes(bucket: string, key: string, etag: string, dataLength: number, chunkBytes: number): number {
+  return FIXED_BYTES + Buffer.byteLength(bucket) + Buffer.byteLength(key) + Buffer.byteLength(etag) + Math.ceil(dataLength / chunkBytes) * CRC_BYTES + CRC_BYTES;
+}
+
+/** Whether an object version of `size` bytes can be kept as a whole-object file with blocks of this size. */
+export function fitsWholeFile(object: { bucket: string; key: string; etag: string; size: number }, blockSizeBytes: number): boolean {
+  const chunkBytes = chunkBytesFor(blockSizeBytes);
+  return object.size > 0 && blockSizeBytes % chunkBytes === 0 && headerBytes(object.bucket, object.key, object.etag, object.size, chunkBytes) <= MAX_WHOLE_HEADER_BYTES;
+}
+
 /** Smallest chunk a CRC covers; bigger blocks get bigger chunks so a header stays small. */
 const MIN_CHUNK_BYTES = 64 * 1024;
 /** Most chunks in one block (a 4 KiB CRC table). */

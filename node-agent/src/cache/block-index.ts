@@ -9,6 +9,8 @@ import type { BlockName } from "./block-format.ts";
 const NONE = -1;
 const PINNED = 1;
 const IN_LRU = 1;
+/** Held by a reader outside the cache (a passthrough file): off the LRU list like a pinned block. */
+const HELD = 2;
 const INITIAL_CAPACITY = 1024;
 
 /** 32-bit mix of two words (murmur3 finalizer): the home bucket of a key pair. */
@@ -160,6 +162,8 @@ export class BlockIndex {
   objectCount = 0;
   usedBytes = 0;
   pinnedBlocks = 0;
+  /** Bytes of held blocks (see hold()). */
+  heldBytes = 0;
 
   /** Heap bytes held by the arrays (the whole index: there is nothing else per block). */
   get byteLength(): number {
@@ -209,6 +213,28 @@ export class BlockIndex {
     return s;
   }
 
+  /** Takes a block off the LRU list until unhold(): eviction never picks it. */
+  hold(slot: number): void {
+    const f = this.bFlags[slot] ?? 0;
+    if (f & HELD || (this.bObj[slot] ?? NONE) === NONE) return;
+    if (f & IN_LRU) this.unlink(slot);
+    this.bFlags[slot] = (this.bFlags[slot] ?? 0) | HELD;
+    this.heldBytes += this.bBytes[slot] ?? 0;
+  }
+
+  /** Ends a hold(): the block goes back on the LRU list as just used (unless its object is pinned). */
+  unhold(slot: number): void {
+    const f = this.bFlags[slot] ?? 0;
+    if (!(f & HELD)) return;
+    this.bFlags[slot] = f & ~HELD;
+    this.heldBytes -= this.bBytes[slot] ?? 0;
+    if (!this.isPinned(slot)) this.linkHead(slot);
+  }
+
+  isHeld(slot: number): boolean {
+    return ((this.bFlags[slot] ?? 0) & HELD) !== 0;
+  }
+
   /** Whether the block in this slot belongs to a pinned object. */
   isPinned(slot: number): boolean {
     return (((this.oFlags[this.bObj[slot] ?? 0] ?? 0) & PINNED) !== 0);
@@ -219,7 +245,9 @@ export class BlockIndex {
     if (o === NONE) return;
     this.blocks.remove(o, this.bIndex[slot] ?? 0);
     if ((this.bFlags[slot] ?? 0) & IN_LRU) this.unlink(slot);
-    else this.pinnedBlocks--;
+    if ((this.bFlags[slot] ?? 0) & HELD) this.heldBytes -= this.bBytes[slot] ?? 0;
+    if ((this.oFlags[o] ?? 0) & PINNED) this.pinnedBlocks--;
+    this.bFlags[slot] = 0;
     this.blockCount--;
     this.usedBytes -= this.bBytes[slot] ?? 0;
     this.bObj[slot] = NONE;
@@ -303,18 +331,16 @@ export class BlockIndex {
       if ((this.oBlocks[o] ?? 0) === 0 || this.objects.find(this.oVerHi[o] ?? 0, this.oVerLo[o] ?? 0) !== o) continue;
       this.oFlags[o] = isPinned(this.oKeyHi[o] ?? 0, this.oKeyLo[o] ?? 0) ? PINNED : 0;
     }
+    this.pinnedBlocks = 0;
     for (let s = 0; s < this.bHigh; s++) {
       const o = this.bObj[s] ?? NONE;
       if (o === NONE) continue;
       const pinned = ((this.oFlags[o] ?? 0) & PINNED) !== 0;
+      if (pinned) this.pinnedBlocks++;
       const listed = ((this.bFlags[s] ?? 0) & IN_LRU) !== 0;
-      if (pinned && listed) {
-        this.unlink(s);
-        this.pinnedBlocks++;
-      } else if (!pinned && !listed) {
-        this.linkHead(s);
-        this.pinnedBlocks--;
-      }
+      const belongs = !pinned && ((this.bFlags[s] ?? 0) & HELD) === 0;
+      if (listed && !belongs) this.unlink(s);
+      else if (!listed && belongs) this.linkHead(s);
     }
   }
 

@@ -53,6 +53,16 @@ export class HeaderMemo {
   }
 }
 
+/** The whole chunks a range of data spans (the range clamped to the data): what must be read to check it. */
+export function chunkPiece(range: { from: number; to: number }, dataLength: number, chunkBytes: number): { from: number; end: number; firstChunk: number; pieceStart: number; pieceBytes: number } {
+  const end = Math.min(range.to, dataLength);
+  const from = Math.min(range.from, end);
+  const firstChunk = Math.floor(from / chunkBytes);
+  const pieceStart = firstChunk * chunkBytes;
+  const pieceEnd = Math.min(dataLength, Math.max(pieceStart, Math.ceil(end / chunkBytes) * chunkBytes));
+  return { from, end, firstChunk, pieceStart, pieceBytes: pieceEnd - pieceStart };
+}
+
 /**
  * Bytes [from, to) of the block's data (fewer if the block ends sooner), reading only the
  * header (unless `memo` has it) and the chunks the range spans, in the thread pool (see
@@ -70,13 +80,8 @@ export async function readBlockRange(
 ): Promise<DecodedBlock | undefined> {
   const layout = blockLayout(id, name.fileBytes, blockSizeBytes);
   if (layout === undefined) return { ok: false, defect: "length" };
-  const { chunkBytes, dataLength, headerLength } = layout;
-  const end = Math.min(range.to, dataLength);
-  const from = Math.min(range.from, end);
-  const firstChunk = Math.floor(from / chunkBytes);
-  const pieceStart = firstChunk * chunkBytes;
-  const pieceEnd = Math.min(dataLength, Math.max(pieceStart, Math.ceil(end / chunkBytes) * chunkBytes));
-  const pieceBytes = pieceEnd - pieceStart;
+  const { dataLength, headerLength } = layout;
+  const { from, end, firstChunk, pieceStart, pieceBytes } = chunkPiece(range, dataLength, layout.chunkBytes);
   const piece = into !== undefined && into.length >= pieceBytes ? into.subarray(0, pieceBytes) : Buffer.allocUnsafe(pieceBytes);
   let header = memo.get(path);
   const pieceRead = files.read(path, piece, headerLength + pieceStart, true);

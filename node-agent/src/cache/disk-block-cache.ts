@@ -8,8 +8,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { CacheFaultError, type BlockCache, type BlockCacheStats, type BlockFileLocation, type BlockId, type BlockLease } from "./block-cache.ts";
-import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, chunkBytesFor, chunkCrcs, type DecodedBlock, encodeHeader, fanDir, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR } from "./block-format.ts";
+import { CacheFaultError, type BlockCache, type CachedObject, type BlockCacheStats, type BlockFileLocation, type BlockId, type BlockLease } from "./block-cache.ts";
+import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, chunkBytesFor, chunkCrcs, type DecodedBlock, encodeHeader, fanDir, fitsWholeFile, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR, WHOLE_OBJECT_INDEX } from "./block-format.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { CacheSpace } from "./cache-space.ts";
 import { OpenFiles } from "./open-files.ts";
@@ -20,6 +20,7 @@ import { listFanDir, prepareCacheDir, removeOtherFormats, sweepTempFiles } from 
 import { cacheConfig, type CacheConfig, type DiskBlockCacheOptions } from "./cache-options.ts";
 import { PinStore, type Pin } from "./pin-store.ts";
 import { scanBlocks } from "./scan.ts";
+import { readWholeRange, wholeFilesSupported, writeWholeFile } from "./whole-files.ts";
 
 export type { DiskBlockCacheOptions, CacheLogger } from "./cache-options.ts";
 
@@ -64,6 +65,8 @@ export class DiskBlockCache implements BlockCache {
   private readonly counters = { hits: 0, misses: 0, corruptBlocks: 0, evictedBlocks: 0, expiredBlocks: 0, writeFailures: 0 };
   /** In-flight puts by block (name prefix): a second put of the same block joins the first. */
   private readonly putting = new Map<string, Promise<void>>();
+  /** In-flight whole-object files by name prefix, likewise. */
+  private readonly joining = new Map<string, Promise<string | undefined>>();
   /** Key hashes dropped while the scan runs, so it does not index files it listed before they went. */
   private readonly droppedDuringScan = new Set<string>();
   private scanning = true;
@@ -74,6 +77,8 @@ export class DiskBlockCache implements BlockCache {
   private timer: NodeJS.Timeout | undefined;
   private maintaining: Promise<void> | undefined;
   private readonly space: CacheSpace;
+  /** False once this machine or filesystem has shown it cannot keep whole-object files (no koffi, no xattrs). */
+  private wholeFiles = wholeFilesSupported();
 
   private constructor(cfg: CacheConfig, pinStore: PinStore) {
     this.cfg = cfg;
@@ -158,10 +163,7 @@ export class DiskBlockCache implements BlockCache {
   private async load(id: BlockId, into: Buffer | undefined, range?: { from: number; to: number }): Promise<Uint8Array | undefined> {
     this.assertOpen();
     const h = this.hashesOf(id);
-    const slot = this.index.find(h.verHi, h.verLo, id.index);
-    let name: BlockName | undefined;
-    if (slot !== NONE) name = this.index.nameOf(slot);
-    else if (this.scanning) name = await this.findOnDisk(h, id.index);
+    const name = this.indexed(h, id.index) ?? (this.scanning ? await this.findOnDisk(h, id.index) : undefined);
     if (name === undefined) return this.miss();
     if (this.expired(name)) {
       this.counters.expiredBlocks++;
@@ -172,7 +174,8 @@ export class DiskBlockCache implements BlockCache {
     let decoded: DecodedBlock | undefined;
     try {
       // A name claiming more than any block can hold is not read (nor allocated for): it is corrupt.
-      if (name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES) decoded = { ok: false, defect: "length" };
+      if (name.index === WHOLE_OBJECT_INDEX) decoded = await this.readFromWhole(path, name, id, range ?? { from: 0, to: this.blockSizeBytes }, into);
+      else if (name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES) decoded = { ok: false, defect: "length" };
       else if (range === undefined) decoded = await readWholeBlock(this.files, path, name, id, this.blockSizeBytes, into);
       else decoded = await readBlockRange(this.files, path, name, id, this.blockSizeBytes, range, into, this.headers);
     } catch (err) {
@@ -188,23 +191,38 @@ export class DiskBlockCache implements BlockCache {
       await this.discard(name);
       return this.miss();
     }
-    const now = this.index.find(h.verHi, h.verLo, id.index);
+    const now = this.index.find(h.verHi, h.verLo, name.index);
     if (now !== NONE) this.index.touch(now);
     else if (this.scanning) this.index.add(name, await this.recordPins(id, h), true);
     this.counters.hits++;
     return decoded.data;
   }
 
+  /** Block `id.index`'s bytes `range` (block-relative) out of the whole-object file at `path`. */
+  private readFromWhole(path: string, name: BlockName, id: BlockId, range: { from: number; to: number }, into: Buffer | undefined): Promise<DecodedBlock | undefined> {
+    const at = id.index * this.blockSizeBytes;
+    const to = at + Math.min(range.to, this.blockSizeBytes);
+    if (at >= name.fileBytes) return Promise.resolve({ ok: false, defect: "length" });
+    return readWholeRange(this.files, path, name.fileBytes, { ...id, index: WHOLE_OBJECT_INDEX }, this.blockSizeBytes, { from: at + range.from, to }, into, this.headers);
+  }
+
+  /** The indexed file holding block `index` of a version: its block file, else the version's whole-object file. */
+  private indexed(h: BlockHashes, index: number): BlockName | undefined {
+    let slot = this.index.find(h.verHi, h.verLo, index);
+    if (slot === NONE) slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
+    return slot === NONE ? undefined : this.index.nameOf(slot);
+  }
+
   async put(id: BlockId, data: Uint8Array): Promise<void> {
     this.assertOpen();
-    if (!Number.isInteger(id.index) || id.index < 0 || id.index > 0xffffffff) throw new RangeError(`invalid block index: ${id.index}`);
+    if (!Number.isInteger(id.index) || id.index < 0 || id.index >= WHOLE_OBJECT_INDEX) throw new RangeError(`invalid block index: ${id.index}`);
     if (data.length > this.blockSizeBytes) throw new RangeError(`block larger than blockSizeBytes: ${data.length} > ${this.blockSizeBytes}`);
     const h = this.hashesOf(id);
     const inFlight = namePrefix(h.stem, id.index);
     const joined = this.putting.get(inFlight);
     if (joined !== undefined) return joined;
     // The same block is the same bytes (identity includes the ETag): a second put is a no-op.
-    if (this.index.find(h.verHi, h.verLo, id.index) !== NONE) return;
+    if (this.indexed(h, id.index) !== undefined) return;
     const p = this.write(id, data, h).finally(() => this.putting.delete(inFlight));
     this.putting.set(inFlight, p);
     return p;
@@ -221,19 +239,57 @@ export class DiskBlockCache implements BlockCache {
   }
 
   locate(id: BlockId): BlockFileLocation | undefined {
-    const h = this.hashesOf(id);
-    const slot = this.index.find(h.verHi, h.verLo, id.index);
-    if (slot === NONE || this.expired(this.index.nameOf(slot))) return undefined;
-    const path = this.pathOf(this.index.nameOf(slot));
+    const name = this.indexed(this.hashesOf(id), id.index);
+    if (name === undefined || this.expired(name)) return undefined;
+    const path = this.pathOf(name);
     const header = this.headers.get(path);
     if (header === undefined) return undefined;
-    return { path, dataOffset: header.headerLength, dataLength: header.dataLength, chunkBytes: header.chunkBytes, crcs: chunkCrcs(header.bytes, header) };
+    const crcs = chunkCrcs(header.bytes, header);
+    if (name.index !== WHOLE_OBJECT_INDEX) return { path, dataOffset: header.headerLength, dataLength: header.dataLength, chunkBytes: header.chunkBytes, crcs };
+    // A block of a whole-object file: its bytes, and its chunks' slice of the table (blocks are whole chunks).
+    const dataOffset = id.index * this.blockSizeBytes;
+    const dataLength = Math.min(this.blockSizeBytes, header.dataLength - dataOffset);
+    if (dataLength <= 0) return undefined;
+    const first = dataOffset / header.chunkBytes;
+    return { path, dataOffset, dataLength, chunkBytes: header.chunkBytes, crcs: crcs.subarray(first, first + Math.ceil(dataLength / header.chunkBytes)) };
   }
 
   has(id: BlockId): boolean {
-    const h = this.hashesOf(id);
-    const slot = this.index.find(h.verHi, h.verLo, id.index);
-    return slot !== NONE && !this.expired(this.index.nameOf(slot));
+    const name = this.indexed(this.hashesOf(id), id.index);
+    return name !== undefined && !this.expired(name);
+  }
+
+  /**
+   * Keeps a wholly cached object version as one whole-object file (data from offset 0, see
+   * block-format.ts), dropping its block files, and holds it: never evicted nor expired until
+   * releaseWholeFile(). Returns its path; undefined, the blocks left as they are, when it
+   * cannot: a block is missing or bad, the version is too large for a header in an xattr,
+   * this filesystem keeps no xattrs, or the cache has no room. One hold per version: a
+   * second call while held holds nothing more.
+   */
+  async holdWholeFile(object: CachedObject): Promise<string | undefined> {
+    this.assertOpen();
+    if (!this.wholeFiles || !fitsWholeFile(object, this.blockSizeBytes)) return undefined;
+    const h = this.hashesOf({ ...object, index: WHOLE_OBJECT_INDEX });
+    const slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
+    if (slot !== NONE) {
+      this.index.hold(slot);
+      return this.pathOf(this.index.nameOf(slot));
+    }
+    const inFlight = namePrefix(h.stem, WHOLE_OBJECT_INDEX);
+    const joined = this.joining.get(inFlight);
+    if (joined !== undefined) return joined;
+    const p = this.writeWhole(object, h).finally(() => this.joining.delete(inFlight));
+    this.joining.set(inFlight, p);
+    return p;
+  }
+
+  /** Ends the hold holdWholeFile() took: the file is evictable again, as just used. */
+  releaseWholeFile(object: CachedObject): void {
+    const h = this.hashesOf({ ...object, index: WHOLE_OBJECT_INDEX });
+    const slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
+    if (slot !== NONE) this.index.unhold(slot);
+    this.startEviction();
   }
 
   async pin(bucket: string, prefix: string): Promise<void> {
@@ -308,7 +364,7 @@ export class DiskBlockCache implements BlockCache {
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     await this.scanDone;
-    await Promise.allSettled([...this.putting.values(), this.evicting, this.sweeping, this.maintaining]);
+    await Promise.allSettled([...this.putting.values(), ...this.joining.values(), this.evicting, this.sweeping, this.maintaining]);
     this.files.dropAll();
   }
 
@@ -351,6 +407,62 @@ export class DiskBlockCache implements BlockCache {
       this.space.release(fileBytes);
     }
     this.startEviction();
+  }
+
+  /**
+   * Assembles the version's verified blocks into a whole-object file, then drops the blocks.
+   * Keeps the oldest block's write time, so a TTL counts from when the data was fetched.
+   */
+  private async writeWhole(object: CachedObject, h: BlockHashes): Promise<string | undefined> {
+    if (this.scanning) await this.scanDone;
+    const id: BlockId = { bucket: object.bucket, key: object.key, etag: object.etag, index: WHOLE_OBJECT_INDEX };
+    const blocks = Math.ceil(object.size / this.blockSizeBytes);
+    const data = Buffer.allocUnsafe(object.size);
+    let writtenSec = Math.floor(this.cfg.now() / 1000);
+    for (let i = 0; i < blocks; i++) {
+      const slot = this.index.find(h.verHi, h.verLo, i);
+      if (slot === NONE) return undefined;
+      writtenSec = Math.min(writtenSec, this.index.nameOf(slot).writtenSec);
+      const lease = await this.lease({ ...id, index: i });
+      if (lease === undefined) return undefined;
+      const expected = Math.min(this.blockSizeBytes, object.size - i * this.blockSizeBytes);
+      const length = lease.data.length;
+      if (length === expected) data.set(lease.data, i * this.blockSizeBytes);
+      lease.release();
+      if (length !== expected) return undefined;
+    }
+    const header = encodeHeader(id, data, this.blockSizeBytes);
+    const name: BlockName = { ...h, index: WHOLE_OBJECT_INDEX, fileBytes: object.size, writtenSec };
+    try {
+      await this.reserve(object.size, id);
+    } catch {
+      return undefined; // no room: the blocks serve as before
+    }
+    const tmp = join(this.tmpDir, `${h.stem}-${randomBytes(6).toString("hex")}`);
+    try {
+      await writeWholeFile(tmp, header, data);
+      const pinned = await this.recordPins(id, h);
+      await this.renameIntoPlace(tmp, name);
+      this.headers.set(this.pathOf(name), { bytes: header, headerLength: header.length, dataLength: object.size, chunkBytes: chunkBytesFor(this.blockSizeBytes) });
+      this.index.hold(this.index.add(name, pinned, true));
+    } catch (err) {
+      const leftover = await removeFile(tmp);
+      if (leftover !== undefined) this.cfg.logger.error("cannot remove temp file", { path: tmp, err: String(leftover) });
+      const code = errnoCode(err);
+      if (code === "ENOSPC") this.space.invalidate();
+      // A filesystem without user xattrs: blocks only from now on, said once.
+      if (code === "EOPNOTSUPP" || code === "ENOTSUP") this.wholeFiles = false;
+      this.cfg.logger.warn("whole-object file not written; its blocks stay", { bucket: object.bucket, key: object.key, code });
+      return undefined;
+    } finally {
+      this.space.release(object.size);
+    }
+    for (let i = 0; i < blocks; i++) {
+      const slot = this.index.find(h.verHi, h.verLo, i);
+      if (slot !== NONE) await this.discard(this.index.nameOf(slot));
+    }
+    this.startEviction();
+    return this.pathOf(name);
   }
 
   private async renameIntoPlace(tmp: string, name: BlockName): Promise<void> {
@@ -431,7 +543,8 @@ export class DiskBlockCache implements BlockCache {
     if (ttl === undefined || this.sweeping !== undefined || this.closed) return;
     this.sweeping = (async () => {
       const cutoff = Math.floor(this.cfg.now() / 1000 - ttl);
-      const names = this.index.writtenBefore(cutoff + 1).map((s) => this.index.nameOf(s));
+      // A held file expires once released (a later sweep): its reader still needs it.
+      const names = this.index.writtenBefore(cutoff + 1).filter((s) => !this.index.isHeld(s)).map((s) => this.index.nameOf(s));
       for (let i = 0; i < names.length; i += UNLINK_CONCURRENCY) {
         await Promise.all(names.slice(i, i + UNLINK_CONCURRENCY).map(async (n) => {
           if (!this.forget(n)) return;
@@ -479,9 +592,10 @@ export class DiskBlockCache implements BlockCache {
 
   /** During the scan: a block not indexed yet is found by listing its fan-out dir. */
   private async findOnDisk(h: BlockHashes, index: number): Promise<BlockName | undefined> {
-    const prefix = namePrefix(h.stem, index);
     const names = await listFanDir(join(this.blocksDir, fanDir(h.keyHi)));
-    const file = names.find((f) => f.startsWith(prefix));
+    const block = namePrefix(h.stem, index);
+    const whole = namePrefix(h.stem, WHOLE_OBJECT_INDEX);
+    const file = names.find((f) => f.startsWith(block)) ?? names.find((f) => f.startsWith(whole));
     return file === undefined ? undefined : parseBlockName(file);
   }
 
@@ -502,7 +616,7 @@ export class DiskBlockCache implements BlockCache {
       logger: this.cfg.logger,
       onName: (name, file) => {
         // Too big for this block size (a cache cut with a larger one): never valid here, so removed.
-        if (name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES) return false;
+        if (name.index !== WHOLE_OBJECT_INDEX && name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES) return false;
         if (this.droppedDuringScan.size > 0 && this.droppedDuringScan.has(file.slice(0, 16))) return true;
         const before = this.index.blockCount;
         const slot = this.index.add(name, this.pinStore.size > 0 && this.pinStore.hasKey(file.slice(0, 16)), false);

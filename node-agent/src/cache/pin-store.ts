@@ -11,6 +11,7 @@ import { hash } from "node:crypto";
 import { CacheFaultError } from "./block-cache.ts";
 import { decodeHeader, headerObject } from "./block-format.ts";
 import { readFileHead } from "./block-files.ts";
+import { readWholeHeaderBytes } from "./whole-files.ts";
 
 export const PINS_DIR = "pins-v1";
 const PINS_FILE = "pins.json";
@@ -202,6 +203,9 @@ export class PinStore {
 /** The bucket and key in a block file's header; undefined if unreadable or bad (such a block stays unpinned, and a get drops it). */
 async function readHeaderObject(path: string): Promise<{ bucket: string; key: string } | undefined> {
   try {
+    // A whole-object file holds data from its first byte and its header in an xattr; a block file has none.
+    const whole = readWholeHeaderBytes(path);
+    if (typeof whole !== "string") return headerObject(whole);
     let head = await readFileHead(path, HEADER_PROBE_BYTES);
     if (head === undefined) return undefined;
     const check = decodeHeader(head);

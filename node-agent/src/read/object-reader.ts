@@ -7,7 +7,7 @@
 import { crc32c } from "@node-rs/crc32";
 import { toBase64 } from "../../../s3/bytes.ts";
 import { lineageFromMetadata } from "../../../s3/lineage.ts";
-import { CacheFaultError, type BlockCache, type BlockFileLocation, type BlockId, type BlockLease } from "../cache/block-cache.ts";
+import { CacheFaultError, type BlockCache, type CachedObject, type BlockFileLocation, type BlockId, type BlockLease } from "../cache/block-cache.ts";
 import type { Logger } from "../log.ts";
 import type { ObjectInfo, ObjectOrigin } from "../origin/object-origin.ts";
 import type { BlockPlacement } from "./block-placement.ts";
@@ -107,6 +107,19 @@ export class ObjectReader {
   /** Where block `index` of this version sits in the local cache, if its header is in memory (see BlockCache.locate). */
   blockFile(info: ObjectInfo, index: number): BlockFileLocation | undefined {
     return this.cache.locate(this.blockId(info, index));
+  }
+
+  /** A file holding exactly this version's bytes in the local cache, made from its cached blocks if need be, held until releaseWholeFile (see BlockCache.holdWholeFile). */
+  holdWholeFile(info: ObjectInfo): Promise<string | undefined> {
+    return this.cache.holdWholeFile(this.cachedObject(info));
+  }
+
+  releaseWholeFile(info: ObjectInfo): void {
+    this.cache.releaseWholeFile(this.cachedObject(info));
+  }
+
+  private cachedObject(info: ObjectInfo): CachedObject {
+    return { bucket: info.bucket, key: info.key, etag: info.etag, size: info.size };
   }
 
   private blockId(info: ObjectInfo, index: number): BlockId {

@@ -15,6 +15,11 @@ import type { ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
 
 const ROOT_ID = 1n;
+/**
+ * Most of the cache the mount's passthrough files may hold from eviction at once: below the
+ * low watermark (85%), so eviction can always make room for fills with the rest.
+ */
+const HELD_SHARE_OF_CACHE = 0.75;
 /** Tries to start a passthrough copy while the blocks of a read just answered land (200 ms apart). */
 const COPY_ATTEMPTS = 5;
 /** Inode numbers for readdir entries the kernel has not looked up yet (never 0: glibc skips those). */
@@ -65,7 +70,7 @@ export class KernelMount implements MountedView {
     this.byPath.set("/", root);
   }
 
-  static async mount(input: TreeInput & { mountPoint: string; cacheDir: string; passthroughBudgetBytes: number }): Promise<KernelMount> {
+  static async mount(input: TreeInput & { mountPoint: string; cacheDir: string; cacheSizeBytes: number; passthroughBudgetBytes: number }): Promise<KernelMount> {
     const view = new KernelMount(new FileTree(input), input.reader);
     view.session = await KernelSession.mount({
       mountPoint: input.mountPoint,
@@ -79,6 +84,7 @@ export class KernelMount implements MountedView {
       view.passthrough = new PassthroughFiles({
         dir: input.cacheDir,
         budgetBytes: input.passthroughBudgetBytes,
+        heldLimitBytes: Math.floor(input.cacheSizeBytes * HELD_SHARE_OF_CACHE),
         minBytes: view.passthroughMinBytes,
         reader: input.reader,
         registry: view.session,

@@ -1,12 +1,20 @@
-// Whole-file copies of large, fully cached objects, handed to the kernel as FUSE passthrough
-// backing files: reads of those files then go from the kernel straight to a plain file on
-// the cache disk, never through this process nor through FUSE's page cache (which holds
-// small pages: 256 MiB files read at 7.7 GB/s through it vs 16 GB/s from ext4's large
-// folios, and 13–17 GB/s as passthrough; measured on this machine's 6.18 kernel).
-// A copy is made once per object version, from verified cache blocks, after the whole object
-// is cached; until it is ready, opens read through FUSE as before. Copies are unnamed
-// (O_TMPFILE) files in the cache dir, so a crash leaves nothing behind; together they stay
-// under a budget (copies unopened for ten minutes make room, least recently opened first).
+// Files holding exactly one fully cached object version, handed to the kernel as FUSE
+// passthrough backing files: reads of those files then go from the kernel straight to a
+// plain file on the cache disk, never through this process nor through FUSE's page cache
+// (which holds small pages: 256 MiB files read at 7.7 GB/s through it vs 16 GB/s from ext4's
+// large folios, and 13–17 GB/s as passthrough; measured on this machine's 6.18 kernel).
+// Made once per version, after the whole object is cached; until then opens read through
+// FUSE. Two kinds:
+// - the cache's own whole-object file (BlockCache.holdWholeFile: the blocks rewritten as
+//   one file, data from offset 0), inside the cache's quota: no second copy. The cache never
+//   evicts it while it backs a passthrough file (the kernel's reads of it bypass the
+//   agent, so the cache's LRU cannot see them); together such files stay under a share of
+//   the cache (`heldLimitBytes`), so fills always keep room.
+// - where the cache cannot keep one (an object too large for its header, no xattrs), a copy
+//   in an unnamed (O_TMPFILE) file in the cache dir, so a crash leaves nothing behind; copies
+//   stay under a budget outside the cache.
+// Either kind unopened for ten minutes makes room for another, least recently opened first;
+// one in use more recently is kept.
 import { open } from "node:fs/promises";
 import type { Logger } from "../log.ts";
 import type { ObjectInfo } from "../origin/object-origin.ts";
@@ -24,9 +32,11 @@ export interface BackingRegistry {
 }
 
 export interface PassthroughStats {
-  /** Copies ready to pass through, and their bytes. */
+  /** Files ready to pass through, and their bytes. */
   files: number;
   bytes: number;
+  /** Of those, the cache's own whole-object files (the rest are copies under the budget). */
+  cacheFiles: number;
   /** Opens answered as passthrough. */
   opens: number;
   copiesMade: number;
@@ -36,6 +46,9 @@ export interface PassthroughStats {
 interface Backing {
   id: number;
   bytes: number;
+  /** The cache's own whole-object file (held), or a copy under the budget. */
+  kind: "cache" | "copy";
+  info: ObjectInfo;
   opens: number;
   lastOpened: number;
 }
@@ -44,6 +57,8 @@ export interface PassthroughOptions {
   /** Where copies live (unnamed): the cache dir. */
   dir: string;
   budgetBytes: number;
+  /** Most bytes of the cache's whole-object files held as backings at once. */
+  heldLimitBytes: number;
   /** Smaller objects read through FUSE's page cache, where a copy would not pay. */
   minBytes: number;
   reader: ObjectReader;
@@ -60,8 +75,10 @@ export class PassthroughFiles {
   private readonly copying = new Map<string, Promise<void>>();
   /** Bytes of copies held by pin() (each until its unpin). */
   private pinnedBytes = 0;
-  /** Bytes of ready copies plus copies in progress. */
+  /** Bytes of ready copies plus copies in progress (the budget's use). */
   private reservedBytes = 0;
+  /** Bytes of the cache's files held as backings, or being made (the held limit's use). */
+  private heldBytes = 0;
   private readonly counters = { opens: 0, copiesMade: 0, copyFailures: 0 };
   private readonly options: PassthroughOptions;
 
@@ -96,34 +113,32 @@ export class PassthroughFiles {
     const key = versionKey(info);
     if (this.ready.has(key) || this.copying.has(key)) return "copying";
     if (!this.options.reader.holdsWhole(info)) return "not-cached";
-    if (!this.makeRoom(info.size)) return "no-room";
-    this.copying.set(key, this.copy(key, info));
+    this.copying.set(key, this.make(key, info, false));
     return "copying";
   }
 
   /**
-   * A copy of `info` for as long as the caller holds it (until unpin): for files whose opens
-   * are answered elsewhere, which cannot tell when they end (see session.ts). Made now if the
-   * whole version is cached; else why not (as prepare() says), pins holding at most half the budget.
+   * A backing of `info` for as long as the caller holds it (until unpin): for files whose
+   * opens are answered elsewhere, which cannot tell when they end (see session.ts). Made now
+   * if the whole version is cached; else why not (as prepare() says), copies pinned holding
+   * at most half the budget.
    */
   async pin(info: ObjectInfo): Promise<number | "not-cached" | "no-room"> {
     const key = versionKey(info);
     if (!this.ready.has(key)) {
       let copying = this.copying.get(key);
       if (!copying) {
-        if (this.pinnedBytes + info.size > this.options.budgetBytes / 2) return "no-room";
         if (!this.options.reader.holdsWhole(info)) return "not-cached";
-        if (!this.makeRoom(info.size)) return "no-room";
-        copying = this.copy(key, info);
+        copying = this.make(key, info, true);
         this.copying.set(key, copying);
       }
       await copying;
     }
     const backing = this.ready.get(key);
-    if (!backing) return "no-room"; // the copy failed (counted and logged)
+    if (!backing) return "no-room"; // no file could be made (counted and logged)
     backing.opens++;
     backing.lastOpened = Date.now();
-    this.pinnedBytes += backing.bytes;
+    if (backing.kind === "copy") this.pinnedBytes += backing.bytes;
     return backing.id;
   }
 
@@ -132,7 +147,7 @@ export class PassthroughFiles {
     const backing = this.ready.get(versionKey(info));
     if (!backing || backing.opens <= 0) return;
     backing.opens--;
-    this.pinnedBytes -= backing.bytes;
+    if (backing.kind === "copy") this.pinnedBytes -= backing.bytes;
   }
 
   /** Ends one open acquire() answered with a backing id. */
@@ -143,8 +158,12 @@ export class PassthroughFiles {
 
   stats(): PassthroughStats {
     let bytes = 0;
-    for (const b of this.ready.values()) bytes += b.bytes;
-    return { files: this.ready.size, bytes, ...this.counters };
+    let cacheFiles = 0;
+    for (const b of this.ready.values()) {
+      bytes += b.bytes;
+      if (b.kind === "cache") cacheFiles++;
+    }
+    return { files: this.ready.size, bytes, cacheFiles, ...this.counters };
   }
 
   /** Drops every copy (files still open keep reading theirs until closed). */
@@ -153,30 +172,73 @@ export class PassthroughFiles {
   }
 
   /**
-   * Reserves `bytes` of the budget, dropping copies nobody opened for IDLE_BEFORE_DROP_MS
-   * (least recently opened first); false if it cannot fit. Copies in use more recently are
-   * kept: when a data set is larger than the budget, an epoch over it would otherwise drop and
-   * rewrite copies in a cycle, a whole-file disk write per file read.
+   * Reserves `bytes` of the budget (copies) or of the held limit (the cache's files),
+   * dropping backings of that kind nobody opened for IDLE_BEFORE_DROP_MS (least recently
+   * opened first); false if it cannot fit. Backings in use more recently are kept: when a
+   * data set is larger than the room, an epoch over it would otherwise drop and remake them
+   * in a cycle, a whole-file disk write per file read.
    */
-  private makeRoom(bytes: number): boolean {
-    if (bytes > this.options.budgetBytes) return false;
-    if (this.reservedBytes + bytes > this.options.budgetBytes) {
+  private makeRoom(kind: Backing["kind"], bytes: number): boolean {
+    const limit = kind === "copy" ? this.options.budgetBytes : this.options.heldLimitBytes;
+    const used = () => (kind === "copy" ? this.reservedBytes : this.heldBytes);
+    if (bytes > limit) return false;
+    if (used() + bytes > limit) {
       const before = Date.now() - IDLE_BEFORE_DROP_MS;
-      const idle = [...this.ready].filter(([, b]) => b.opens === 0 && b.lastOpened < before).sort((a, b) => a[1].lastOpened - b[1].lastOpened);
+      const idle = [...this.ready].filter(([, b]) => b.kind === kind && b.opens === 0 && b.lastOpened < before).sort((a, b) => a[1].lastOpened - b[1].lastOpened);
       for (const [key, backing] of idle) {
-        if (this.reservedBytes + bytes <= this.options.budgetBytes) break;
+        if (used() + bytes <= limit) break;
         this.drop(key, backing);
       }
-      if (this.reservedBytes + bytes > this.options.budgetBytes) return false;
+      if (used() + bytes > limit) return false;
     }
-    this.reservedBytes += bytes;
+    if (kind === "copy") this.reservedBytes += bytes;
+    else this.heldBytes += bytes;
     return true;
   }
 
   private drop(key: string, backing: Backing): void {
     this.ready.delete(key);
-    this.reservedBytes -= backing.bytes;
     this.options.registry.closeBacking(backing.id);
+    if (backing.kind === "copy") this.reservedBytes -= backing.bytes;
+    else {
+      this.heldBytes -= backing.bytes;
+      this.options.reader.releaseWholeFile(backing.info);
+    }
+  }
+
+  /** Registers the cache's whole-object file of the version, else a copy if the budget has room (pinned copies at most half of it). */
+  private async make(key: string, info: ObjectInfo, forPin: boolean): Promise<void> {
+    try {
+      if (this.makeRoom("cache", info.size)) {
+        if (await this.useCacheFile(key, info)) return;
+        this.heldBytes -= info.size;
+      }
+      if (forPin && this.pinnedBytes + info.size > this.options.budgetBytes / 2) return;
+      if (this.makeRoom("copy", info.size)) await this.copy(key, info);
+    } finally {
+      this.copying.delete(key);
+    }
+  }
+
+  /** Holds the cache's whole-object file of this version and registers it with the kernel; false if the cache keeps none. */
+  private async useCacheFile(key: string, info: ObjectInfo): Promise<boolean> {
+    let held = false;
+    let file;
+    try {
+      const path = await this.options.reader.holdWholeFile(info);
+      if (path === undefined) return false;
+      held = true;
+      file = await open(path, "r");
+      const id = this.options.registry.openBacking(file.fd);
+      this.ready.set(key, { id, bytes: info.size, kind: "cache", info, opens: 0, lastOpened: Date.now() });
+      return true;
+    } catch (error) {
+      if (held) this.options.reader.releaseWholeFile(info);
+      this.options.logger.debug("whole-object file not usable for passthrough", { bucket: info.bucket, key: info.key, error: error instanceof Error ? error.message : String(error) });
+      return false;
+    } finally {
+      await file?.close().catch(() => undefined);
+    }
   }
 
   /** Copies the version's verified blocks into an unnamed file and registers it with the kernel. */
@@ -196,7 +258,7 @@ export class PassthroughFiles {
       }
       if (at !== info.size) throw new Error(`copied ${at} of ${info.size} bytes`);
       const id = this.options.registry.openBacking(file.fd);
-      this.ready.set(key, { id, bytes: info.size, opens: 0, lastOpened: Date.now() });
+      this.ready.set(key, { id, bytes: info.size, kind: "copy", info, opens: 0, lastOpened: Date.now() });
       this.counters.copiesMade++;
       this.options.logger.debug("passthrough copy ready", { bucket: info.bucket, key: info.key, bytes: info.size, ms: Math.round(performance.now() - started) });
     } catch (error) {
@@ -204,7 +266,6 @@ export class PassthroughFiles {
       this.counters.copyFailures++;
       this.options.logger.warn("passthrough copy failed; the file reads through FUSE", { bucket: info.bucket, key: info.key, error: error instanceof Error ? error.message : String(error) });
     } finally {
-      this.copying.delete(key);
       if (!(file instanceof Error)) await file.close().catch(() => undefined);
     }
   }

@@ -9,7 +9,7 @@ import { constants } from "node:os";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import type { BlockFileLocation } from "../../cache/block-cache.ts";
 import type { Logger } from "../../log.ts";
-import { libc, MNT_DETACH, MS_NODEV, MS_NOSUID, MS_RDONLY, SyscallError } from "./libc.ts";
+import { libc, MNT_DETACH, MS_NODEV, MS_NOSUID, MS_RDONLY, SyscallError } from "../../libc.ts";
 import { FUSE_DEV_IOC_BACKING_CLOSE, FUSE_DEV_IOC_BACKING_OPEN, IN_HEADER_BYTES, Init, INIT_OUT_BYTES, initOut, Op, OUT_HEADER_BYTES, readHeader, readInitIn, replyFrame } from "./protocol.ts";
 import { READER_SOURCE, SPIN_MS } from "./reader-thread.ts";
 

@@ -1,8 +1,10 @@
-// The three system calls Node has no API for, through koffi (an FFI with prebuilt binaries
-// inside its npm package): mount(2) and umount2(2), so the agent mounts its own /dev/fuse
-// connection without libfuse or fusermount, and ioctl(2), which registers passthrough
-// backing files with that connection. Loaded lazily: a machine without koffi's binary, or
-// without root, falls back to the libfuse front-end.
+// The system calls Node has no API for, through koffi (an FFI with prebuilt binaries inside
+// its npm package): mount(2) and umount2(2), so the agent mounts its own /dev/fuse
+// connection without libfuse or fusermount; ioctl(2), which registers passthrough backing
+// files with that connection; fsetxattr(2) and getxattr(2), which keep the header of a
+// whole-object cache file beside its data (see block-format.ts). Loaded lazily: a machine
+// without koffi's binary, or without root, falls back to the libfuse front-end and to
+// block files only.
 import { constants } from "node:os";
 import { createRequire } from "node:module";
 
@@ -16,6 +18,10 @@ export interface Libc {
   umount2(target: string, flags: number): void;
   /** ioctl with an in/out argument buffer; returns the (non-negative) result. */
   ioctl(fd: number, request: number, arg: Buffer): number;
+  /** Sets extended attribute `name` of an open file to `value` (flags 0: create or replace). */
+  fsetxattr(fd: number, name: string, value: Buffer, flags: number): void;
+  /** Reads extended attribute `name` of a file into `into`; returns its length (ERANGE if `into` is too small, ENODATA if absent). */
+  getxattr(path: string, name: string, into: Buffer): number;
 }
 
 /** A failed system call, with errno's name (EBUSY, EPERM, …). */
@@ -46,6 +52,8 @@ export function libc(): Libc {
   const mount = lib.func("int mount(const char *source, const char *target, const char *type, unsigned long flags, const char *data)");
   const umount2 = lib.func("int umount2(const char *target, int flags)");
   const ioctl = lib.func("int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)");
+  const fsetxattr = lib.func("int fsetxattr(int fd, const char *name, const uint8_t *value, size_t size, int flags)");
+  const getxattr = lib.func("long getxattr(const char *path, const char *name, _Inout_ uint8_t *value, size_t size)");
   const check = (syscall: string, result: number) => {
     if (result < 0) throw new SyscallError(syscall, koffi.errno());
     return result;
@@ -54,6 +62,8 @@ export function libc(): Libc {
     mount: (source, target, type, flags, data) => void check("mount", mount(source, target, type, flags, data)),
     umount2: (target, flags) => void check("umount2", umount2(target, flags)),
     ioctl: (fd, request, arg) => check("ioctl", ioctl(fd, request, arg)),
+    fsetxattr: (fd, name, value, flags) => void check("fsetxattr", fsetxattr(fd, name, value, value.length, flags)),
+    getxattr: (path, name, into) => check("getxattr", getxattr(path, name, into, into.length)),
   };
   return loaded;
 }

@@ -1,0 +1,114 @@
+// Whole-object files on a real temp dir (ext4 or tmpfs, both keep user xattrs): a wholly
+// cached version rewritten as one file of only its bytes, read back as blocks and ranges,
+// held from eviction, rebuilt by the start-up scan, and checked like any block.
+import { open, readFile, stat } from "node:fs/promises";
+import { afterEach, describe, expect, test } from "vitest";
+import { fitsWholeFile } from "./block-format.ts";
+import { allBlockFiles, blockId, bytes, recordingLogger, tempDirs } from "./cache-test-support.ts";
+import { DiskBlockCache } from "./disk-block-cache.ts";
+
+const BLOCK = 64 * 1024;
+const dirs = tempDirs();
+const open_: DiskBlockCache[] = [];
+afterEach(async () => {
+  await Promise.all(open_.splice(0).map((c) => c.close()));
+  await dirs.cleanup();
+});
+
+async function cacheIn(dir: string, extra: Partial<Parameters<typeof DiskBlockCache.open>[0]> = {}): Promise<DiskBlockCache> {
+  const c = await DiskBlockCache.open({ dir, blockSizeBytes: BLOCK, quotaBytes: 1 << 30, minFreeRatio: 0, ...extra });
+  open_.push(c);
+  await c.ready();
+  return c;
+}
+
+/** Puts every block of `data` as object `key`; returns the object as holdWholeFile takes it. */
+async function putObject(c: DiskBlockCache, key: string, data: Buffer, etag = "etag-1") {
+  for (let i = 0; i * BLOCK < data.length; i++) await c.put(blockId(key, i, etag), data.subarray(i * BLOCK, (i + 1) * BLOCK));
+  return { bucket: "datasets", key, etag, size: data.length };
+}
+
+async function readBlock(c: DiskBlockCache, key: string, index: number): Promise<Buffer | undefined> {
+  const got = await c.get(blockId(key, index));
+  return got === undefined ? undefined : Buffer.from(got);
+}
+
+describe("whole-object files", () => {
+  test("a wholly cached version becomes one file of exactly its bytes; its blocks read back whole, in ranges and by location", async () => {
+    const dir = await dirs.make();
+    const c = await cacheIn(dir);
+    const data = bytes(2 * BLOCK + 10_000);
+    const object = await putObject(c, "rec/a.bin", data);
+    const usedAsBlocks = c.stats().usedBytes;
+    const path = await c.holdWholeFile(object);
+    expect(path).toBeDefined();
+    expect((await readFile(path ?? "")).equals(data)).toBe(true);
+    // The blocks' files are gone; the cache counts the object's bytes once, without headers.
+    expect(await allBlockFiles(dir)).toEqual([path]);
+    expect(c.stats()).toMatchObject({ usedBytes: data.length, blocks: 1, objects: 1 });
+    expect(usedAsBlocks).toBeGreaterThan(data.length);
+    for (let i = 0; i < 3; i++) expect((await readBlock(c, "rec/a.bin", i))?.equals(data.subarray(i * BLOCK, (i + 1) * BLOCK))).toBe(true);
+    const range = await c.leaseRange(blockId("rec/a.bin", 1), 1000, 70_000);
+    expect(Buffer.from(range?.data ?? []).equals(data.subarray(BLOCK + 1000, 2 * BLOCK))).toBe(true);
+    range?.release();
+    const where = c.locate(blockId("rec/a.bin", 2));
+    expect(where).toMatchObject({ path, dataOffset: 2 * BLOCK, dataLength: 10_000 });
+    expect(c.has(blockId("rec/a.bin", 2))).toBe(true);
+    expect(c.has(blockId("rec/a.bin", 0, "etag-2"))).toBe(false);
+    // A second put of a block the file holds writes nothing.
+    await c.put(blockId("rec/a.bin", 0), data.subarray(0, BLOCK));
+    expect(await allBlockFiles(dir)).toEqual([path]);
+  });
+
+  test("is not made while a block is missing, nor for a version too large for a header in an xattr", async () => {
+    const c = await cacheIn(await dirs.make());
+    const data = bytes(3 * BLOCK);
+    await c.put(blockId("gap.bin", 0), data.subarray(0, BLOCK));
+    await c.put(blockId("gap.bin", 2), data.subarray(2 * BLOCK));
+    expect(await c.holdWholeFile({ bucket: "datasets", key: "gap.bin", etag: "etag-1", size: data.length })).toBeUndefined();
+    expect(await readBlock(c, "gap.bin", 2)).toEqual(data.subarray(2 * BLOCK));
+    // 64 KiB chunks, a 4-byte CRC each, in a 3,968-byte xattr: about 60 MiB is the most.
+    expect(fitsWholeFile({ bucket: "b", key: "k", etag: "e", size: 7_340_032 }, 4 * 2 ** 20)).toBe(true);
+    expect(fitsWholeFile({ bucket: "b", key: "k", etag: "e", size: 146_600_000 }, 4 * 2 ** 20)).toBe(false);
+    expect(fitsWholeFile({ bucket: "b", key: "k", etag: "e", size: 1000 }, 100_000)).toBe(false); // blocks not whole chunks
+  });
+
+  test("a held file is never evicted; released, it is evicted like any block", async () => {
+    const c = await cacheIn(await dirs.make(), { quotaBytes: 8 * BLOCK });
+    const data = bytes(2 * BLOCK);
+    const object = await putObject(c, "held.bin", data);
+    expect(await c.holdWholeFile(object)).toBeDefined();
+    for (let i = 0; i < 12; i++) await c.put(blockId(`other-${i}.bin`), bytes(BLOCK - 200));
+    await c.whenIdle();
+    expect(await readBlock(c, "held.bin", 1)).toEqual(data.subarray(BLOCK));
+    c.releaseWholeFile(object);
+    for (let i = 12; i < 24; i++) await c.put(blockId(`other-${i}.bin`), bytes(BLOCK - 200));
+    await c.whenIdle();
+    expect(c.has(blockId("held.bin", 0))).toBe(false);
+    expect(c.stats().usedBytes).toBeLessThanOrEqual(8 * BLOCK);
+  });
+
+  test("survives a restart (indexed by the scan, header read from the xattr, pins resolved); a flipped byte is a counted miss", async () => {
+    const dir = await dirs.make();
+    const data = bytes(BLOCK + 5000);
+    let c = await cacheIn(dir);
+    const path = (await c.holdWholeFile(await putObject(c, "keep/b.bin", data))) ?? "";
+    await c.close();
+    const logger = recordingLogger();
+    c = await cacheIn(dir, { logger });
+    expect(c.stats()).toMatchObject({ blocks: 1, usedBytes: data.length });
+    expect(await readBlock(c, "keep/b.bin", 1)).toEqual(data.subarray(BLOCK));
+    await c.pin("datasets", "keep/");
+    expect(c.stats().pinnedBlocks).toBe(1);
+    await c.unpin("datasets", "keep/");
+    // One byte of data changed on disk, as a failing drive would: never served.
+    const fh = await open(path, "r+");
+    await fh.write(Buffer.from([(data[BLOCK + 10] ?? 0) ^ 0xff]), 0, 1, BLOCK + 10);
+    await fh.close();
+    expect(await readBlock(c, "keep/b.bin", 1)).toBeUndefined();
+    expect(c.stats().corruptBlocks).toBe(1);
+    expect(logger.lines.some((l) => l.msg === "corrupt block dropped" && l.fields.defect === "data-crc")).toBe(true);
+    await expect(stat(path)).rejects.toThrow(/ENOENT/);
+    expect(await readBlock(c, "keep/b.bin", 0)).toBeUndefined();
+  });
+});
