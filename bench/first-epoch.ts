@@ -70,15 +70,15 @@ interface MountStatus {
   requests?: Record<string, number>;
   readerReads?: unknown;
   fastOpens?: { opens: number; passthrough: number };
-  passthrough?: { files: number; bytes: number; opens: number } | null;
+  passthrough?: { files: number; cacheFiles: number; copiesMade: number; bytes: number; opens: number } | null;
 }
 
 async function mountStatus(agent: AgentProcess): Promise<MountStatus | undefined> {
   return (await agent.status()).mount as MountStatus | undefined;
 }
 
-/** Waits (up to a minute) until no new passthrough copy has appeared for 2 s: rounds measure the steady state, not the copying. */
-async function copiesSettled(agent: AgentProcess): Promise<void> {
+/** Waits (up to a minute) until no new passthrough file has appeared for 2 s: rounds measure the steady state, not the making of them. */
+async function passthroughSettled(agent: AgentProcess): Promise<void> {
   let last = -1;
   let stableSince = performance.now();
   for (const deadline = performance.now() + 60_000; performance.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 250))) {
@@ -115,8 +115,8 @@ try {
   try {
     const mounted = join(mount, "datasets", "packs");
     await epoch(mounted, 0); // cold: fills the NVMe cache from the edge
-    await epoch(mounted, 0); // passthrough copies of small files are made while this runs
-    await copiesSettled(agent);
+    await epoch(mounted, 0); // passthrough files of small files are made while this runs
+    await passthroughSettled(agent);
     let [bestLocal, bestMount] = [0, 0];
     for (let round = 1; round <= ROUNDS; round++) {
       // Both sides read the same order in a round.
@@ -129,7 +129,7 @@ try {
     }
     const status = await mountStatus(agent);
     console.log(`best: local disk ${bestLocal.toFixed(0)} MiB/s, agent mount ${bestMount.toFixed(0)} MiB/s: ${(bestMount / bestLocal).toFixed(2)}× local disk`);
-    console.log(`agent: READs on the event loop ${status?.requests?.["15"] ?? 0}, off it ${JSON.stringify(status?.readerReads)}; passthrough copies ${status?.passthrough?.files ?? 0} (${((status?.passthrough?.bytes ?? 0) / MiB).toFixed(0)} MiB), passthrough opens ${(status?.passthrough?.opens ?? 0) + (status?.fastOpens?.passthrough ?? 0)}; load average ${loadavg()[0]?.toFixed(2)}`);
+    console.log(`agent: READs on the event loop ${status?.requests?.["15"] ?? 0}, off it ${JSON.stringify(status?.readerReads)}; passthrough files ${status?.passthrough?.files ?? 0} (${((status?.passthrough?.bytes ?? 0) / MiB).toFixed(0)} MiB; the cache's own ${status?.passthrough?.cacheFiles ?? 0}, copies ${status?.passthrough?.copiesMade ?? 0}), passthrough opens ${(status?.passthrough?.opens ?? 0) + (status?.fastOpens?.passthrough ?? 0)}; load average ${loadavg()[0]?.toFixed(2)}`);
   } finally {
     await agent.stop();
   }

@@ -165,7 +165,7 @@ export class DiskBlockCache implements BlockCache {
     const h = this.hashesOf(id);
     const name = this.indexed(h, id.index) ?? (this.scanning ? await this.findOnDisk(h, id.index) : undefined);
     if (name === undefined) return this.miss();
-    if (this.expired(name)) {
+    if (this.expired(name) && !this.held(name)) {
       this.counters.expiredBlocks++;
       await this.discard(name);
       return this.miss();
@@ -206,6 +206,12 @@ export class DiskBlockCache implements BlockCache {
     return readWholeRange(this.files, path, name.fileBytes, { ...id, index: WHOLE_OBJECT_INDEX }, this.blockSizeBytes, { from: at + range.from, to }, into, this.headers);
   }
 
+  /** Whether this file is held (see holdWholeFile): it expires only once released. */
+  private held(n: BlockName): boolean {
+    const slot = this.index.find(n.verHi, n.verLo, n.index);
+    return slot !== NONE && this.index.isHeld(slot);
+  }
+
   /** The indexed file holding block `index` of a version: its block file, else the version's whole-object file. */
   private indexed(h: BlockHashes, index: number): BlockName | undefined {
     let slot = this.index.find(h.verHi, h.verLo, index);
@@ -240,7 +246,7 @@ export class DiskBlockCache implements BlockCache {
 
   locate(id: BlockId): BlockFileLocation | undefined {
     const name = this.indexed(this.hashesOf(id), id.index);
-    if (name === undefined || this.expired(name)) return undefined;
+    if (name === undefined || (this.expired(name) && !this.held(name))) return undefined;
     const path = this.pathOf(name);
     const header = this.headers.get(path);
     if (header === undefined) return undefined;
@@ -256,7 +262,7 @@ export class DiskBlockCache implements BlockCache {
 
   has(id: BlockId): boolean {
     const name = this.indexed(this.hashesOf(id), id.index);
-    return name !== undefined && !this.expired(name);
+    return name !== undefined && (!this.expired(name) || this.held(name));
   }
 
   /**
