@@ -76,6 +76,28 @@ async function warm(env: PathEnv, running: RunningAgent): Promise<void> {
   env.log(`agent warm: cache filled with ${env.dataSet.files.length} files in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/**
+ * How the mount has served its reads so far (cumulative): opens passed through vs read
+ * through FUSE, and READs answered on the event loop vs the reader thread. A warm mount
+ * behind local disk shows here why.
+ */
+async function logMountCounters(env: PathEnv, running: RunningAgent, name: string): Promise<void> {
+  const mount = ((await running.agent.status().catch(() => ({}))) as { mount?: MountCounters }).mount;
+  if (!mount) return;
+  const pt = mount.passthrough;
+  env.log(
+    `${name}: so far ${mount.fastOpens?.opens ?? 0} fast opens (${mount.fastOpens?.passthrough ?? 0} passthrough), ${pt?.opens ?? 0} other passthrough opens; ` +
+      `READs on the event loop ${mount.requests?.["15"] ?? 0}, on the reader thread ${mount.readerReads?.reads ?? 0}; passthrough files ${pt?.files ?? 0} (the cache's own ${pt?.cacheFiles ?? 0})`,
+  );
+}
+
+interface MountCounters {
+  requests?: Record<string, number>;
+  fastOpens?: { opens: number; passthrough: number };
+  readerReads?: { reads: number; bytes: number };
+  passthrough?: { files: number; cacheFiles: number; opens: number } | null;
+}
+
 /** Starts one agent with a mount to learn whether FUSE works here; the reason when it does not. */
 async function probeMount(env: PathEnv, slot: Slot): Promise<string | undefined> {
   try {
@@ -111,7 +133,7 @@ export async function agentPaths(env: PathEnv): Promise<BuiltPath[]> {
     if (!warmed) {
       await warm(env, running);
       warmed = true;
-    }
+    } else if (name === "agent-mount-warm") await logMountCounters(env, running, name);
     env.dropCache(name);
     return running;
   };

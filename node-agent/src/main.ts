@@ -96,7 +96,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
   );
   // Shared by the mount and the S3 endpoint: one verified copy of a hot block serves both.
   const recent = new RecentBlocks({ reader, maxBlocks: Math.max(8, Math.floor(RECENT_BLOCK_BYTES / config.blockSizeBytes)) });
-  const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger });
+  const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger, wholeObjectFiles: config.mount !== undefined && config.passthroughBudgetBytes > 0 });
   const started = Date.now();
   let view: MountedView | undefined;
   const status = () => {

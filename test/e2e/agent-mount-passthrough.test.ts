@@ -12,6 +12,7 @@ import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.t
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
 import { readRange } from "../helpers/file-ranges.ts";
 import { runOk } from "../helpers/real-clients.ts";
+import { projectRoot } from "../../scripts/lib/edge-process.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "ferry-passthrough-"));
 const mountPoint = join(scratch, "mnt");
@@ -212,6 +213,35 @@ describe("mount: kernel driver", () => {
       for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
       const bytesBySource = (await agent.status()).bytesBySource as { origin: number };
       expect(bytesBySource.origin).toBe(0);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  it("ferry warm leaves a mounted dataset in the form the mount passes through: every file's first open passes through", async () => {
+    const files = Array.from({ length: 12 }, (_, i) => ({ key: `warmed/rec_${String(i).padStart(3, "0")}.bin`, body: randomBytes(90_000 + i * 501) }));
+    for (const f of files) await put(f.key, f.body);
+    const args = ["--mount", mountPoint, "--block-size", "64KiB", "--metadata-ttl", "indefinite"];
+    const agent = await startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "warmed-cache"), args });
+    try {
+      const warm = await runOk(process.execPath, [join(projectRoot, "bin", "ferry.js"), "warm", "s3://datasets/warmed/", "--agent", agent.url, "--json"]);
+      expect(JSON.parse(warm.stdout.trim().split("\n").at(-1) ?? "{}")).toMatchObject({ state: "done", files: files.length });
+      expect((await agent.status()).cache).toMatchObject({ blocks: files.length, usedBytes: files.reduce((n, f) => n + f.body.length, 0) });
+      const before = await mountStatus(agent);
+      // One open per file held while it is read, as a loader keeping its files open does.
+      for (const f of files) {
+        const fd = openSync(join(mountPoint, "datasets", f.key), "r");
+        try {
+          const got = Buffer.alloc(f.body.length);
+          expect(readSync(fd, got, 0, got.length, 0)).toBe(f.body.length);
+          expect(got.equals(f.body)).toBe(true);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      const after = await mountStatus(agent);
+      expect(after.fastOpens.passthrough - before.fastOpens.passthrough).toBe(files.length);
+      expect((after.requests[READ_OPCODE] ?? 0) - (before.requests[READ_OPCODE] ?? 0)).toBe(0);
     } finally {
       expect(await agent.stop()).toBe(0);
     }

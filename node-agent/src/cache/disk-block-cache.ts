@@ -65,6 +65,8 @@ export class DiskBlockCache implements BlockCache {
   private readonly counters = { hits: 0, misses: 0, corruptBlocks: 0, evictedBlocks: 0, expiredBlocks: 0, writeFailures: 0 };
   /** In-flight puts by block (name prefix): a second put of the same block joins the first. */
   private readonly putting = new Map<string, Promise<void>>();
+  /** Holds on whole-object files by version stem (see holdWholeFile). */
+  private readonly holds = new Map<string, number>();
   /** In-flight whole-object files by name prefix, likewise. */
   private readonly joining = new Map<string, Promise<string | undefined>>();
   /** Key hashes dropped while the scan runs, so it does not index files it listed before they went. */
@@ -268,31 +270,37 @@ export class DiskBlockCache implements BlockCache {
   /**
    * Keeps a wholly cached object version as one whole-object file (data from offset 0, see
    * block-format.ts), dropping its block files, and holds it: never evicted nor expired until
-   * releaseWholeFile(). Returns its path; undefined, the blocks left as they are, when it
-   * cannot: a block is missing or bad, the version is too large for a header in an xattr,
-   * this filesystem keeps no xattrs, or the cache has no room. One hold per version: a
-   * second call while held holds nothing more.
+   * as many releaseWholeFile() calls as holds. Returns its path; undefined, the blocks left
+   * as they are, when it cannot: a block is missing or bad, the version is too large for a
+   * header in an xattr, this filesystem keeps no xattrs, or the cache has no room.
    */
   async holdWholeFile(object: CachedObject): Promise<string | undefined> {
     this.assertOpen();
     if (!this.wholeFiles || !fitsWholeFile(object, this.blockSizeBytes)) return undefined;
     const h = this.hashesOf({ ...object, index: WHOLE_OBJECT_INDEX });
-    const slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
-    if (slot !== NONE) {
-      this.index.hold(slot);
-      return this.pathOf(this.index.nameOf(slot));
+    if (this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE) {
+      const inFlight = namePrefix(h.stem, WHOLE_OBJECT_INDEX);
+      let writing = this.joining.get(inFlight);
+      if (writing === undefined) {
+        writing = this.writeWhole(object, h).finally(() => this.joining.delete(inFlight));
+        this.joining.set(inFlight, writing);
+      }
+      if ((await writing) === undefined) return undefined;
     }
-    const inFlight = namePrefix(h.stem, WHOLE_OBJECT_INDEX);
-    const joined = this.joining.get(inFlight);
-    if (joined !== undefined) return joined;
-    const p = this.writeWhole(object, h).finally(() => this.joining.delete(inFlight));
-    this.joining.set(inFlight, p);
-    return p;
+    // Written files are held from the moment they are indexed (their blocks go after): no await since.
+    const slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
+    if (slot === NONE) return undefined;
+    this.index.hold(slot);
+    this.holds.set(h.stem, (this.holds.get(h.stem) ?? 0) + 1);
+    return this.pathOf(this.index.nameOf(slot));
   }
 
-  /** Ends the hold holdWholeFile() took: the file is evictable again, as just used. */
+  /** Ends one hold holdWholeFile() took: after the last, the file is evictable again, as just used. */
   releaseWholeFile(object: CachedObject): void {
     const h = this.hashesOf({ ...object, index: WHOLE_OBJECT_INDEX });
+    const left = (this.holds.get(h.stem) ?? 0) - 1;
+    if (left > 0) return void this.holds.set(h.stem, left);
+    this.holds.delete(h.stem);
     const slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
     if (slot !== NONE) this.index.unhold(slot);
     this.startEviction();

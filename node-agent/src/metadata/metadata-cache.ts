@@ -109,6 +109,12 @@ export class MetadataCache {
     return this.headFlight.run(id, () => this.fetchHead(bucket, key, cached)).promise;
   }
 
+  /** The metadata of one object if a fresh HEAD of it is in memory; never asks the origin. */
+  cachedHead(bucket: string, key: string): ObjectInfo | undefined {
+    const cached = this.heads.get(`${bucket}\n${key}`);
+    return this.fresh(cached) ? cached?.value : undefined;
+  }
+
   /**
    * Lets headForRead() fetch the first `sizeBytes` with the metadata and hand them to `land`
    * (the read path), for objects `mayBeCached` says the cache cannot hold: bytes already on

@@ -120,6 +120,20 @@ export class FileTree {
     return this.versions.get(path);
   }
 
+  /**
+   * The version of file `path` as far as memory knows it: a stat or read of the path, else a
+   * fresh HEAD of its object (a `ferry warm` made one for every object it warmed). No I/O.
+   */
+  knownVersion(path: string): ObjectInfo | undefined {
+    const seen = this.versions.get(path);
+    if (seen) return seen;
+    const { bucket, key } = this.split(path);
+    const info = bucket && key ? this.metadata.cachedHead(bucket, key) : undefined;
+    // A listing that saw another version since is the newer word.
+    const listed = this.fresh(path)?.etag;
+    return info && (listed === undefined || listed === info.etag) ? info : undefined;
+  }
+
   private stat(entry: Entry): FileAttributes {
     // auto_cache drops a file's cached pages when the mtime it sees changes, so the mtime must
     // change with the version and only then: whole seconds (LIST and manifests carry

@@ -20,6 +20,20 @@ const ROOT_ID = 1n;
  * low watermark (85%), so eviction can always make room for fills with the rest.
  */
 const HELD_SHARE_OF_CACHE = 0.75;
+/** How long a LOOKUP of a wholly cached small file waits for its passthrough file (made from its blocks: a few ms). */
+const LOOKUP_PIN_WAIT_MS = 50;
+
+/** Resolves when `p` settles or after `ms`, whichever is first (never rejects). */
+function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    p.then(
+      () => (clearTimeout(timer), resolve()),
+      () => (clearTimeout(timer), resolve()),
+    );
+  });
+}
+
 /** Tries to start a passthrough copy while the blocks of a read just answered land (200 ms apart). */
 const COPY_ATTEMPTS = 5;
 /** Inode numbers for readdir entries the kernel has not looked up yet (never 0: glibc skips those). */
@@ -177,7 +191,12 @@ export class KernelMount implements MountedView {
     // as passthrough files once a copy is pinned for them.
     if (this.tree.immutable && attributes.kind === "file" && attributes.size < this.passthroughMinBytes && !node.fastOpen) {
       node.fastOpen = this.session.markFastOpen(node.id);
-      if (node.fastOpen) this.pinCopy(node, 0);
+      const pinning = node.fastOpen ? this.pinCopy(node, 0) : undefined;
+      // A wholly cached file (a warmed one): the reply waits a moment for its passthrough
+      // file, so that the open which follows passes through; a loader keeps that first open
+      // for the whole run.
+      const info = this.tree.knownVersion(path);
+      if (pinning && info && this.reader.holdsWhole(info)) await settledWithin(pinning, LOOKUP_PIN_WAIT_MS);
     } else if (attributes.kind === "file") this.prepareCopy(node, 0);
     const frame = replyFrame(request.unique, 0, ENTRY_OUT_BYTES);
     entryOut(frame, OUT_HEADER_BYTES, this.attr(node, attributes), this.tree.kernelCacheSeconds);
@@ -302,15 +321,15 @@ export class KernelMount implements MountedView {
    * through FUSE fill the cache a moment after they are answered, so a few retries follow.
    * One try (with its retries) at a time per inode: `pinning` lasts until it ends.
    */
-  private pinCopy(node: Node, attempt: number): void {
-    if (!this.passthrough || (node.pinning && attempt === 0)) return;
-    const info = this.tree.version(node.path);
+  private pinCopy(node: Node, attempt: number): Promise<void> {
+    if (!this.passthrough || (node.pinning && attempt === 0)) return Promise.resolve();
+    const info = this.tree.knownVersion(node.path);
     node.pinning = !node.pinned && info !== undefined;
-    if (!node.pinning || !info) return;
-    this.passthrough.pin(info).then(
+    if (!node.pinning || !info) return Promise.resolve();
+    return this.passthrough.pin(info).then(
       (id) => {
         if (typeof id !== "number") {
-          if (id === "not-cached" && attempt < COPY_ATTEMPTS && this.nodes.get(node.id) === node) setTimeout(() => this.pinCopy(node, attempt + 1), 200).unref();
+          if (id === "not-cached" && attempt < COPY_ATTEMPTS && this.nodes.get(node.id) === node) setTimeout(() => void this.pinCopy(node, attempt + 1), 200).unref();
           else node.pinning = false;
           return;
         }
@@ -331,7 +350,7 @@ export class KernelMount implements MountedView {
    * a few retries.
    */
   private prepareCopy(node: Node, attempt: number): void {
-    const info = this.tree.version(node.path);
+    const info = this.tree.knownVersion(node.path);
     if (!this.passthrough || !info || info.size < this.passthroughMinBytes || this.passthrough.prepare(info) !== "not-cached") return;
     if (attempt < COPY_ATTEMPTS && this.nodes.get(node.id) === node) setTimeout(() => this.prepareCopy(node, attempt + 1), 200).unref();
   }

@@ -49,6 +49,12 @@ export interface WarmJobsOptions {
   logger: Logger;
   /** Objects warmed at once. Default 8. */
   concurrency?: number;
+  /**
+   * Leave each warmed object that fits one as a whole-object file (BlockCache.holdWholeFile),
+   * the form the mount passes through: set when a mount with passthrough runs, so a job's
+   * first epoch after a warm reads at local-disk speed instead of making those files as it goes.
+   */
+  wholeObjectFiles?: boolean;
 }
 
 export class WarmJobs {
@@ -163,21 +169,38 @@ export class WarmJobs {
     await new Promise((r) => setTimeout(r, 50));
     job.state = "verifying";
     for (const info of objects) {
-      for (let i = 0; i < reader.blockCount(info); i++) {
-        const id = { bucket: info.bucket, key: info.key, etag: info.etag, index: i };
-        const lease = await cache.lease(id);
-        if (lease) {
-          lease.release();
-          job.verifiedBlocks++;
-        } else {
-          // Evicted or not yet written: fill it again, then it counts.
-          (await reader.block(info, i)).release();
-          job.verifiedBlocks++;
-        }
-      }
+      await this.verifyBlocks(job, info);
+      if (this.options.wholeObjectFiles) await this.makeWholeFile(info);
     }
     job.state = job.failures.length ? "failed" : "done";
     job.finishedAt = new Date().toISOString();
     logger.info("warm finished", { id: job.id, bucket: job.bucket, prefix: job.prefix, objects: job.objectsDone, bytes: job.bytesDone, failures: job.failures.length });
+  }
+
+  /** Reads every block of the object back through its checksum, refilling any that is gone. */
+  private async verifyBlocks(job: WarmProgress, info: ObjectInfo): Promise<void> {
+    const { reader, cache } = this.options;
+    for (let i = 0; i < reader.blockCount(info); i++) {
+      const id = { bucket: info.bucket, key: info.key, etag: info.etag, index: i };
+      const lease = await cache.lease(id);
+      if (lease) {
+        lease.release();
+        job.verifiedBlocks++;
+      } else {
+        // Evicted or not yet written: fill it again, then it counts.
+        (await reader.block(info, i)).release();
+        job.verifiedBlocks++;
+      }
+    }
+  }
+
+  /** Best effort: an object that cannot be kept whole (too large, no xattrs, no room) stays in blocks. */
+  private async makeWholeFile(info: ObjectInfo): Promise<void> {
+    const object = { bucket: info.bucket, key: info.key, etag: info.etag, size: info.size };
+    try {
+      if ((await this.options.cache.holdWholeFile(object)) !== undefined) this.options.cache.releaseWholeFile(object);
+    } catch (error) {
+      this.options.logger.debug("whole-object file not made after warm", { bucket: info.bucket, key: info.key, error: error instanceof Error ? error.message : String(error) });
+    }
   }
 }
