@@ -16,10 +16,17 @@
 // Either kind unopened for ten minutes makes room for another, least recently opened first;
 // one in use more recently is kept.
 import { open } from "node:fs/promises";
+import { fitsWholeFile } from "../cache/block-format.ts";
 import type { Logger } from "../log.ts";
 import type { ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
+import { Semaphore } from "../read/singleflight.ts";
 
+/**
+ * Files made at once: each holds its object in memory while it is written (up to about
+ * 60 MiB), and a loader opening 32 files at once must not make that 32 times.
+ */
+const MAKING_AT_ONCE = 4;
 /** How long a copy must have gone unopened before another may take its room. */
 const IDLE_BEFORE_DROP_MS = 10 * 60_000;
 
@@ -80,6 +87,7 @@ export class PassthroughFiles {
   /** Bytes of the cache's files held as backings, or being made (the held limit's use). */
   private heldBytes = 0;
   private readonly counters = { opens: 0, copiesMade: 0, copyFailures: 0 };
+  private readonly making = new Semaphore(MAKING_AT_ONCE);
   private readonly options: PassthroughOptions;
 
   constructor(options: PassthroughOptions) {
@@ -208,14 +216,16 @@ export class PassthroughFiles {
 
   /** Registers the cache's whole-object file of the version, else a copy if the budget has room (pinned copies at most half of it). */
   private async make(key: string, info: ObjectInfo, forPin: boolean): Promise<void> {
+    const release = await this.making.acquire();
     try {
-      if (this.makeRoom("cache", info.size)) {
+      if (fitsWholeFile(info, this.options.reader.blockSizeBytes) && this.makeRoom("cache", info.size)) {
         if (await this.useCacheFile(key, info)) return;
         this.heldBytes -= info.size;
       }
       if (forPin && this.pinnedBytes + info.size > this.options.budgetBytes / 2) return;
       if (this.makeRoom("copy", info.size)) await this.copy(key, info);
     } finally {
+      release();
       this.copying.delete(key);
     }
   }
