@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { BlockId } from "./block-cache.ts";
 import { BLOCKS_DIR, blockHashes, fanDir, namePrefix } from "./block-format.ts";
 import type { CacheLogger } from "./cache-options.ts";
+import { DiskBlockCache, type DiskBlockCacheOptions } from "./disk-block-cache.ts";
 
 export interface LogLine {
   level: "info" | "warn" | "error";
@@ -63,4 +64,26 @@ export async function allBlockFiles(dir: string): Promise<string[]> {
     for (const f of await readdir(join(root, d))) out.push(join(root, d, f));
   }
   return out;
+}
+
+/**
+ * Opens caches with `defaults` under the options each call adds, waiting for each start-up
+ * scan unless told not to; `closeAll` (for afterEach) closes every one opened since.
+ */
+export function cacheOpener(defaults: Omit<DiskBlockCacheOptions, "dir">): {
+  cacheIn(dir: string, extra?: Partial<DiskBlockCacheOptions>, waitForScan?: boolean): Promise<DiskBlockCache>;
+  closeAll(): Promise<void>;
+} {
+  const opened: DiskBlockCache[] = [];
+  return {
+    async cacheIn(dir, extra = {}, waitForScan = true) {
+      const c = await DiskBlockCache.open({ ...defaults, ...extra, dir });
+      opened.push(c);
+      if (waitForScan) await c.ready();
+      return c;
+    },
+    async closeAll() {
+      await Promise.all(opened.splice(0).map((c) => c.close()));
+    },
+  };
 }

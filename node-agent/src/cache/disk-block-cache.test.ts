@@ -6,22 +6,15 @@ import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import { CacheFaultError } from "./block-cache.ts";
 import { BLOCKS_DIR, blockHashes, fanDir } from "./block-format.ts";
-import { allBlockFiles, blockFile, blockId, bytes, recordingLogger, tempDirs } from "./cache-test-support.ts";
+import { allBlockFiles, blockFile, blockId, bytes, cacheOpener, recordingLogger, tempDirs } from "./cache-test-support.ts";
 import { DiskBlockCache } from "./disk-block-cache.ts";
 
 const dirs = tempDirs();
-const open_: DiskBlockCache[] = [];
+const { cacheIn, closeAll } = cacheOpener({ blockSizeBytes: 64 * 1024, quotaBytes: 1 << 30, minFreeRatio: 0 });
 afterEach(async () => {
-  await Promise.all(open_.splice(0).map((c) => c.close()));
+  await closeAll();
   await dirs.cleanup();
 });
-
-async function cacheIn(dir: string, extra: Partial<Parameters<typeof DiskBlockCache.open>[0]> = {}): Promise<DiskBlockCache> {
-  const c = await DiskBlockCache.open({ dir, blockSizeBytes: 64 * 1024, quotaBytes: 1 << 30, minFreeRatio: 0, ...extra });
-  open_.push(c);
-  await c.ready();
-  return c;
-}
 
 async function flipByte(path: string, at: number): Promise<void> {
   const fh = await open(path, "r+");
@@ -242,8 +235,7 @@ describe("restart", () => {
     await truncate((await blockFile(dir, ids[7] ?? blockId(""))) ?? "", 100);
     await flipByte((await blockFile(dir, ids[8] ?? blockId(""))) ?? "", 1500);
 
-    const second = await DiskBlockCache.open({ dir, blockSizeBytes: 64 * 1024, quotaBytes: 1 << 30, minFreeRatio: 0 });
-    open_.push(second);
+    const second = await cacheIn(dir, {}, false);
     // Served during the scan: open() returns before the scan ends, and a get need not wait for it.
     expect(second.stats().scanning).toBe(true);
     expect(Buffer.from((await second.get(ids[0] ?? blockId(""))) ?? [])).toEqual(data[0]);

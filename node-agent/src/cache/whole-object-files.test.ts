@@ -4,23 +4,16 @@
 import { open, readFile, stat } from "node:fs/promises";
 import { afterEach, describe, expect, test } from "vitest";
 import { fitsWholeFile } from "./block-format.ts";
-import { allBlockFiles, blockId, bytes, recordingLogger, tempDirs } from "./cache-test-support.ts";
-import { DiskBlockCache } from "./disk-block-cache.ts";
+import { allBlockFiles, blockId, bytes, cacheOpener, recordingLogger, tempDirs } from "./cache-test-support.ts";
+import type { DiskBlockCache } from "./disk-block-cache.ts";
 
 const BLOCK = 64 * 1024;
 const dirs = tempDirs();
-const open_: DiskBlockCache[] = [];
+const { cacheIn, closeAll } = cacheOpener({ blockSizeBytes: BLOCK, quotaBytes: 1 << 30, minFreeRatio: 0 });
 afterEach(async () => {
-  await Promise.all(open_.splice(0).map((c) => c.close()));
+  await closeAll();
   await dirs.cleanup();
 });
-
-async function cacheIn(dir: string, extra: Partial<Parameters<typeof DiskBlockCache.open>[0]> = {}): Promise<DiskBlockCache> {
-  const c = await DiskBlockCache.open({ dir, blockSizeBytes: BLOCK, quotaBytes: 1 << 30, minFreeRatio: 0, ...extra });
-  open_.push(c);
-  await c.ready();
-  return c;
-}
 
 /** Puts every block of `data` as object `key`; returns the object as holdWholeFile takes it. */
 async function putObject(c: DiskBlockCache, key: string, data: Buffer, etag = "etag-1") {
