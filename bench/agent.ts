@@ -206,14 +206,15 @@ try {
   const mountSmallPaths = smallKeys.map((k) => join(mount, BUCKET, k));
   readLargeMiBps(mountLargePaths, 1); // first pass through FUSE fills the kernel page cache
   readSmallFilesPerS(mountSmallPaths, 1);
-  // With the kernel driver, reading a wholly cached file makes a passthrough copy of it in the
-  // background (a 256 MiB copy takes 1–2 s on this VM's disk): warm means those are done.
+  // With the kernel driver, a wholly cached file gets a passthrough file in the background
+  // (the cache's own whole-object file, or for objects too large for one, like these 256 MiB
+  // ones, a copy that takes 1–2 s on this VM's disk): warm means those are done.
   const copiesStarted = performance.now();
   const passthroughFiles = async () => ((await retried(async () => agent?.status()))?.mount as { passthrough?: { files: number } | null } | null)?.passthrough?.files;
   for (let files = await passthroughFiles(); files !== undefined && files < LARGE_COUNT + SMALL_COUNT && performance.now() - copiesStarted < 60_000; files = await passthroughFiles()) {
     await new Promise((r) => setTimeout(r, 250));
   }
-  console.log(`passthrough copies ready after ${((performance.now() - copiesStarted) / 1000).toFixed(1)} s: ${(await passthroughFiles()) ?? "none (libfuse driver)"}`);
+  console.log(`passthrough files ready after ${((performance.now() - copiesStarted) / 1000).toFixed(1)} s: ${(await passthroughFiles()) ?? "none (libfuse driver)"}`);
   const cacheBytes = async () => ((await retried(async () => agent?.status()))?.bytesBySource as { cache?: number } | undefined)?.cache ?? 0;
   const agentBytesBefore = await cacheBytes();
   // Local and mount rounds alternate too; each keeps its best.
