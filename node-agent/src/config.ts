@@ -14,7 +14,11 @@ export interface AgentConfig {
   mount?: string;
   /** How the mount talks to the kernel: its own /dev/fuse connection (root; passthrough for large cached files), libfuse, or whichever works. */
   mountDriver: "auto" | "kernel" | "libfuse";
-  /** Disk the kernel driver may spend on whole-file copies of large cached objects read as passthrough files (0 turns passthrough off). */
+  /**
+   * Disk the kernel driver may spend on copies of cached objects it passes through that the
+   * cache cannot keep as whole-object files (over about 60 MiB, or no xattrs); 0 turns
+   * passthrough off. The cache's own whole-object files need none of it.
+   */
   passthroughBudgetBytes: number;
   /** Seconds metadata is trusted, or "indefinite". */
   metadataTtl: number | "indefinite";
