@@ -6,6 +6,7 @@ import { afterEach, expect, test } from "vitest";
 import { tempDirs } from "../cache/cache-test-support.ts";
 import { DiskBlockCache } from "../cache/disk-block-cache.ts";
 import { createLogger } from "../log.ts";
+import { ArrivingBytes } from "../origin/arriving-bytes.ts";
 import type { ObjectInfo, ObjectOrigin } from "../origin/object-origin.ts";
 import { ObjectReader } from "../read/object-reader.ts";
 import { MetadataCache } from "./metadata-cache.ts";
@@ -26,7 +27,7 @@ test("a cold read of a small object makes one origin request, and a second read 
     readRange: async (_b, _k, _e, offset, length) => (calls.push("range"), Uint8Array.from(object.subarray(offset, offset + length))),
     list: async () => { throw new Error("not listed in this test"); },
     getSmall: async () => undefined,
-    headWithFirstBlock: async (_b, _k, size) => (calls.push("first"), { info, first: Uint8Array.from(object.subarray(0, size)) }),
+    headWithFirstBlock: async (_b, _k, size) => (calls.push("first"), { info, first: ArrivingBytes.of(Uint8Array.from(object.subarray(0, size))) }),
   };
   const logger = createLogger({ component: "test", level: "error", write: () => undefined });
   const cache = await DiskBlockCache.open({ dir: await dirs.make(), blockSizeBytes: BLOCK, quotaBytes: 1 << 30, minFreeRatio: 0 });

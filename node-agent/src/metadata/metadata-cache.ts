@@ -6,6 +6,7 @@
 import type { ListResult } from "../../../s3/listing-xml.ts";
 import { candidateManifestKeys, parseManifest, RESERVED_PREFIX } from "../../../s3/manifest.ts";
 import type { Logger } from "../log.ts";
+import type { ArrivingBytes } from "../origin/arriving-bytes.ts";
 import { OriginRefusedError, OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin } from "../origin/object-origin.ts";
 import { Singleflight } from "../read/singleflight.ts";
 import { ManifestIndex } from "./manifest-index.ts";
@@ -54,7 +55,7 @@ export class MetadataCache {
   private readonly listFlight = new Singleflight<ListResult>();
   private readonly manifestFlight = new Singleflight<ManifestIndex | undefined>();
   /** For reads of objects not known yet: where the first block fetched with the metadata goes. */
-  private firstBlock: { sizeBytes: number; land: (info: ObjectInfo, data: Uint8Array) => void; mayBeCached: (bucket: string, key: string) => boolean } | undefined;
+  private firstBlock: { sizeBytes: number; land: (info: ObjectInfo, data: ArrivingBytes) => void; mayBeCached: (bucket: string, key: string) => boolean } | undefined;
 
   constructor(options: MetadataCacheOptions) {
     this.origin = options.origin;
@@ -121,7 +122,7 @@ export class MetadataCache {
    * disk (a restarted agent knows its blocks, not yet their objects' metadata) are never
    * downloaded again for the saving of a round trip.
    */
-  landFirstBlocksWith(sizeBytes: number, land: (info: ObjectInfo, data: Uint8Array) => void, mayBeCached: (bucket: string, key: string) => boolean = () => false): void {
+  landFirstBlocksWith(sizeBytes: number, land: (info: ObjectInfo, data: ArrivingBytes) => void, mayBeCached: (bucket: string, key: string) => boolean = () => false): void {
     this.firstBlock = { sizeBytes, land, mayBeCached };
   }
 

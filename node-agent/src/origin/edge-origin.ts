@@ -1,10 +1,11 @@
 // The edge as an origin: S3 over HTTP(S), signed with the node's key through the shared
 // SigV4 code. Ranged reads pin the ETag with If-Match, so a changed object can never be
 // stitched from two versions. Transient failures are retried with jittered backoff.
-import { Agent, request } from "undici";
+import { Agent, request, type Dispatcher } from "undici";
 import { parseErrorDocument, parseListBuckets, parseListObjectsV2, type ListResult } from "../../../s3/listing-xml.ts";
 import { RequestSigner, UNSIGNED_PAYLOAD, uriEncode, type Credentials } from "../../../s3/sigv4.ts";
 import { nodeDigests } from "../../../s3/node-digests.ts";
+import { ArrivingBytes } from "./arriving-bytes.ts";
 import { OriginChangedError, OriginRefusedError, OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin, type SmallObject } from "./object-origin.ts";
 
 export interface EdgeOriginOptions {
@@ -59,19 +60,23 @@ export class EdgeOrigin implements ObjectOrigin {
     return url;
   }
 
-  private async send(method: string, url: URL, extraHeaders: Record<string, string> = {}): Promise<RawResponse> {
+  /**
+   * One request, retried on network errors, 429 and 5xx, then handed to `take` (whose own
+   * failures, say a body cut short, are retried too). Only idempotent requests come here.
+   */
+  private async exchange<T>(method: string, url: URL, extraHeaders: Record<string, string>, take: (response: Dispatcher.ResponseData) => Promise<T>): Promise<T> {
     let lastError: unknown;
     for (let attempt = 0; attempt < this.attempts; attempt++) {
       if (attempt > 0) await sleep(Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random()));
       try {
         const headers = await this.signer.sign({ method, url, headers: extraHeaders, payloadHash: UNSIGNED_PAYLOAD });
         const response = await request(url, { method: method as "GET", headers, dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.timeoutMs) });
-        const body = new Uint8Array(await response.body.arrayBuffer());
         if (response.statusCode === 429 || response.statusCode >= 500) {
-          lastError = new OriginUnavailableError(`edge answered ${response.statusCode} for ${method} ${url.pathname}`, { status: response.statusCode, code: parseErrorDocument(new TextDecoder().decode(body))?.code ?? "" });
+          const text = await response.body.text();
+          lastError = new OriginUnavailableError(`edge answered ${response.statusCode} for ${method} ${url.pathname}`, { status: response.statusCode, code: parseErrorDocument(text)?.code ?? "" });
           continue;
         }
-        return { status: response.statusCode, headers: response.headers, body };
+        return await take(response);
       } catch (error) {
         lastError = error;
       }
@@ -80,24 +85,81 @@ export class EdgeOrigin implements ObjectOrigin {
     throw new OriginUnavailableError(`edge unreachable at ${this.endpoint.origin}: ${lastError instanceof Error ? lastError.message : String(lastError)}`, { cause: lastError });
   }
 
+  private send(method: string, url: URL, extraHeaders: Record<string, string> = {}): Promise<RawResponse> {
+    return this.exchange(method, url, extraHeaders, async (response) => ({ status: response.statusCode, headers: response.headers, body: new Uint8Array(await response.body.arrayBuffer()) }));
+  }
+
+  /** A response whose body is still to be read (the caller reads or drops it). */
+  private open(method: string, url: URL, extraHeaders: Record<string, string>): Promise<Dispatcher.ResponseData> {
+    return this.exchange(method, url, extraHeaders, async (response) => response);
+  }
+
+  /** A response read whole, for an answer that is not the bytes asked for (an error document). */
+  private async drained(response: Dispatcher.ResponseData): Promise<RawResponse> {
+    return { status: response.statusCode, headers: response.headers, body: new Uint8Array(await response.body.arrayBuffer()) };
+  }
+
+  /**
+   * Streams [offset, offset + length) of version `etag` into `into`, from `response` if
+   * given (a ranged GET already answered), else from requests of its own. A body cut short
+   * resumes where it stopped, pinned to the same ETag, up to `attempts` times.
+   */
+  private async streamInto(into: ArrivingBytes, bucket: string, key: string, etag: string, offset: number, response: Dispatcher.ResponseData | undefined): Promise<void> {
+    const url = this.url(bucket, key);
+    const length = into.length;
+    for (let resumes = 0; ; resumes++) {
+      const from = offset + into.arrived;
+      if (!response) {
+        response = await this.open("GET", url, { range: `bytes=${from}-${offset + length - 1}`, "if-match": `"${etag}"` });
+        if (response.statusCode === 412 || response.statusCode === 404) {
+          await response.body.dump();
+          throw new OriginChangedError(`${bucket}/${key} no longer has ETag ${etag}`, { status: response.statusCode });
+        }
+        if (response.statusCode !== 206 && response.statusCode !== 200) throw this.refused(await this.drained(response), `GET ${bucket}/${key}`);
+      }
+      // A 200 is the whole object (a server that ignored the Range): skip to the range.
+      let skip = response.statusCode === 200 ? from : 0;
+      const body = response.body;
+      response = undefined;
+      try {
+        for await (const piece of body as AsyncIterable<Buffer>) {
+          let chunk: Uint8Array = piece;
+          if (skip > 0) {
+            const dropped = Math.min(skip, chunk.length);
+            skip -= dropped;
+            chunk = chunk.subarray(dropped);
+          }
+          const room = length - into.arrived;
+          into.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+          if (into.arrived === length) break; // leaving the loop drops the rest of a longer body
+        }
+        if (into.arrived === length) return;
+        throw new OriginUnavailableError(`edge sent ${into.arrived} bytes of ${bucket}/${key} at ${offset}, expected ${length}`);
+      } catch (error) {
+        if (into.arrived === length) return;
+        if (resumes + 1 >= this.attempts || error instanceof OriginChangedError) throw error;
+      }
+    }
+  }
+
   private refused(response: RawResponse, what: string): OriginRefusedError {
     const error = parseErrorDocument(new TextDecoder().decode(response.body));
     return new OriginRefusedError(`edge refused ${what}: ${response.status} ${error?.code ?? ""} ${error?.message ?? ""}`.trim(), { status: response.status, ...(error ? { code: error.code } : {}) });
   }
 
-  private info(bucket: string, key: string, response: RawResponse): ObjectInfo {
+  private info(bucket: string, key: string, headers: RawResponse["headers"]): ObjectInfo {
     const metadata: Record<string, string> = {};
-    for (const [name, value] of Object.entries(response.headers)) {
+    for (const [name, value] of Object.entries(headers)) {
       if (name.startsWith("x-amz-meta-") && value !== undefined) metadata[name.slice("x-amz-meta-".length)] = Array.isArray(value) ? value.join(",") : value;
     }
-    const lastModified = header(response.headers, "last-modified");
+    const lastModified = header(headers, "last-modified");
     return {
       bucket,
       key,
-      size: Number(header(response.headers, "content-length") ?? 0),
-      etag: unquote(header(response.headers, "etag") ?? ""),
+      size: Number(header(headers, "content-length") ?? 0),
+      etag: unquote(header(headers, "etag") ?? ""),
       lastModified: lastModified ? new Date(lastModified) : new Date(0),
-      contentType: header(response.headers, "content-type") ?? "binary/octet-stream",
+      contentType: header(headers, "content-type") ?? "binary/octet-stream",
       metadata,
     };
   }
@@ -112,26 +174,34 @@ export class EdgeOrigin implements ObjectOrigin {
     const response = await this.send("HEAD", this.url(bucket, key));
     if (response.status === 404) return undefined;
     if (response.status !== 200) throw this.refused(response, `HEAD ${bucket}/${key}`);
-    return this.info(bucket, key, response);
+    return this.info(bucket, key, response.headers);
   }
 
-  async headWithFirstBlock(bucket: string, key: string, blockSizeBytes: number): Promise<{ info: ObjectInfo; first: Uint8Array } | undefined> {
-    const response = await this.send("GET", this.url(bucket, key), { range: `bytes=0-${blockSizeBytes - 1}` });
-    if (response.status === 404) return undefined;
-    // An empty object has no byte 0 (416): its HEAD says all there is.
-    if (response.status === 416) {
-      const info = await this.head(bucket, key);
-      return info && { info, first: new Uint8Array(0) };
+  async headWithFirstBlock(bucket: string, key: string, blockSizeBytes: number): Promise<{ info: ObjectInfo; first: ArrivingBytes } | undefined> {
+    const response = await this.open("GET", this.url(bucket, key), { range: `bytes=0-${blockSizeBytes - 1}` });
+    if (response.statusCode === 404) {
+      await response.body.dump();
+      return undefined;
     }
-    if (response.status !== 206 && response.status !== 200) throw this.refused(response, `GET ${bucket}/${key}`);
-    const info = this.info(bucket, key, response);
-    if (response.status === 206) {
+    // An empty object has no byte 0 (416): its HEAD says all there is.
+    if (response.statusCode === 416) {
+      await response.body.dump();
+      const info = await this.head(bucket, key);
+      return info && { info, first: ArrivingBytes.of(new Uint8Array(0)) };
+    }
+    if (response.statusCode !== 206 && response.statusCode !== 200) throw this.refused(await this.drained(response), `GET ${bucket}/${key}`);
+    const info = this.info(bucket, key, response.headers);
+    if (response.statusCode === 206) {
       const total = /\/(\d+)$/.exec(header(response.headers, "content-range") ?? "")?.[1];
-      if (total === undefined) throw new OriginUnavailableError(`edge sent no Content-Range for ${bucket}/${key}`);
+      if (total === undefined) {
+        await response.body.dump();
+        throw new OriginUnavailableError(`edge sent no Content-Range for ${bucket}/${key}`);
+      }
       info.size = Number(total);
     }
-    const first = response.body.subarray(0, Math.min(blockSizeBytes, info.size));
-    if (first.length !== Math.min(blockSizeBytes, info.size)) throw new OriginUnavailableError(`edge sent ${first.length} bytes of ${bucket}/${key}, expected ${Math.min(blockSizeBytes, info.size)}`);
+    // The metadata is known now; the block streams on behind it.
+    const first = new ArrivingBytes(Math.min(blockSizeBytes, info.size));
+    this.streamInto(first, bucket, key, info.etag, 0, response).catch((error: unknown) => first.fail(error));
     return { info, first };
   }
 
@@ -140,17 +210,17 @@ export class EdgeOrigin implements ObjectOrigin {
     if (response.status === 304) return "unchanged";
     if (response.status === 404) return undefined;
     if (response.status !== 200) throw this.refused(response, `HEAD ${bucket}/${key}`);
-    return this.info(bucket, key, response);
+    return this.info(bucket, key, response.headers);
   }
 
   async readRange(bucket: string, key: string, etag: string, offset: number, length: number): Promise<Uint8Array> {
-    if (length === 0) return new Uint8Array(0);
-    const response = await this.send("GET", this.url(bucket, key), { range: `bytes=${offset}-${offset + length - 1}`, "if-match": `"${etag}"` });
-    if (response.status === 412 || response.status === 404) throw new OriginChangedError(`${bucket}/${key} no longer has ETag ${etag}`, { status: response.status });
-    if (response.status !== 206 && response.status !== 200) throw this.refused(response, `GET ${bucket}/${key}`);
-    const body = response.status === 200 ? response.body.subarray(offset, offset + length) : response.body;
-    if (body.length !== length) throw new OriginUnavailableError(`edge sent ${body.length} bytes of ${bucket}/${key} at ${offset}, expected ${length}`);
-    return body;
+    return this.streamRange(bucket, key, etag, offset, length).done;
+  }
+
+  streamRange(bucket: string, key: string, etag: string, offset: number, length: number): ArrivingBytes {
+    const bytes = new ArrivingBytes(length);
+    if (length > 0) this.streamInto(bytes, bucket, key, etag, offset, undefined).catch((error: unknown) => bytes.fail(error));
+    return bytes;
   }
 
   async list(bucket: string, params: ListParams): Promise<ListResult> {

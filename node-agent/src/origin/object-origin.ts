@@ -1,6 +1,7 @@
 // The seam between the agent and where objects come from (the edge today, a peer agent
 // in the pool later). Errors form one small hierarchy, so the read path branches on class.
 import type { ListResult } from "../../../s3/listing-xml.ts";
+import type { ArrivingBytes } from "./arriving-bytes.ts";
 
 export interface ObjectInfo {
   bucket: string;
@@ -36,6 +37,11 @@ export interface ObjectOrigin {
   revalidate(bucket: string, key: string, etag: string): Promise<ObjectInfo | "unchanged" | undefined>;
   /** Exactly [offset, offset + length) of the version with this ETag; OriginChangedError if it is gone. */
   readRange(bucket: string, key: string, etag: string, offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * readRange, streamed: its parts can be read as they arrive (a cold READ is answered
+   * when its 128 KiB are in, not the whole block). Optional: without it, ranges are read whole.
+   */
+  streamRange?(bucket: string, key: string, etag: string, offset: number, length: number): ArrivingBytes;
   list(bucket: string, params: ListParams): Promise<ListResult>;
   /**
    * A whole small object (manifests) with its ETag, or undefined when absent. With
@@ -45,9 +51,10 @@ export interface ObjectOrigin {
   /**
    * Metadata and the first `blockSizeBytes` of an object in one request (a ranged GET), or
    * undefined when it does not exist: a cold read then costs one round trip, not HEAD + GET.
+   * It resolves with the metadata; the block streams in behind it.
    * Optional: a pool leaves it out, since its blocks must come from their owners.
    */
-  headWithFirstBlock?(bucket: string, key: string, blockSizeBytes: number): Promise<{ info: ObjectInfo; first: Uint8Array } | undefined>;
+  headWithFirstBlock?(bucket: string, key: string, blockSizeBytes: number): Promise<{ info: ObjectInfo; first: ArrivingBytes } | undefined>;
 }
 
 export class OriginError extends Error {

@@ -9,9 +9,10 @@ import { toBase64 } from "../../../s3/bytes.ts";
 import { lineageFromMetadata } from "../../../s3/lineage.ts";
 import { CacheFaultError, type BlockCache, type CachedObject, type BlockFileLocation, type BlockId, type BlockLease } from "../cache/block-cache.ts";
 import type { Logger } from "../log.ts";
+import { ArrivingBytes } from "../origin/arriving-bytes.ts";
 import type { ObjectInfo, ObjectOrigin } from "../origin/object-origin.ts";
 import type { BlockPlacement } from "./block-placement.ts";
-import { Semaphore, Singleflight } from "./singleflight.ts";
+import { Semaphore } from "./singleflight.ts";
 
 export interface ObjectReaderOptions {
   cache: BlockCache;
@@ -49,6 +50,18 @@ function owned(data: Uint8Array): BlockLease {
   return { data, release: () => undefined };
 }
 
+/**
+ * A block on its way from the origin: its bytes as they arrive, and the whole block once it
+ * has arrived, been checked (against the source checksum when it is the whole object) and
+ * handed to the cache.
+ */
+interface Fill {
+  bytes: Promise<ArrivingBytes>;
+  landed: Promise<Uint8Array>;
+  /** The block is a whole object with a source checksum: its last byte is served only once `landed` passed that check. */
+  checksEnd: boolean;
+}
+
 function toBytesBE(value: number): Uint8Array {
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value >>> 0);
@@ -60,7 +73,8 @@ export class ObjectReader {
   private readonly cache: BlockCache;
   private readonly origin: ObjectOrigin;
   private readonly logger: Logger;
-  private readonly fills = new Singleflight<Uint8Array>();
+  /** Blocks coming from the origin, by fill key: every reader of one joins its one request. */
+  private readonly filling = new Map<string, Fill>();
   /**
    * Blocks fetched from the origin whose cache write has not finished yet. Without this, a
    * read (or read-ahead) arriving in that window misses both the fill (done) and the cache
@@ -135,16 +149,46 @@ export class ObjectReader {
     const id = this.blockId(info, index);
     const cached = await this.fromCache(id, () => this.cache.lease(id));
     if (cached) return cached;
-    const fillKey = `${info.bucket}\n${info.key}\n${info.etag}\n${index}`;
+    const fillKey = this.fillKey(info, index);
     const landed = this.landing.get(fillKey);
     if (landed) {
       this.stats.coalescedMisses++;
       return owned(landed);
     }
-    this.stats.blockMisses++;
-    const { promise, joined } = this.fills.run(fillKey, () => this.fill(info, index, fillKey));
-    if (joined) this.stats.coalescedMisses++;
-    return owned(await promise);
+    return owned(await this.fillFor(info, index, fillKey).landed);
+  }
+
+  /**
+   * Bytes [from, to) of block `index`, for a block not in the cache, as soon as they have
+   * arrived from the origin (a fill starts if none runs): a cold READ waits for its own
+   * 128 KiB, not the whole block. The piece holding a checked object's last byte waits for
+   * that check, so no whole object is ever served unchecked. Undefined when this node would
+   * not keep the block (a pool's "pass" placement): the caller reads it whole and holds it.
+   */
+  async streamPiece(info: ObjectInfo, index: number, from: number, to: number): Promise<BlockLease | undefined> {
+    const fillKey = this.fillKey(info, index);
+    const versionKey = `${info.bucket}\n${info.key}\n${info.etag}`;
+    const bs = this.blockSizeBytes;
+    const landed = this.landing.get(fillKey);
+    let fill = this.filling.get(fillKey);
+    if (!landed && !fill) {
+      if (this.placement?.placeOf(this.blockId(info, index)) === "pass") return undefined;
+      const sequential = index === 0 || this.lastEnd.get(versionKey) === index * bs;
+      fill = this.fillFor(info, index, fillKey);
+      if (sequential) this.readAhead(info, index + 1);
+    }
+    this.rememberEnd(versionKey, index * bs + to);
+    if (landed) {
+      this.stats.coalescedMisses++;
+      return owned(landed.subarray(from, to));
+    }
+    if (!fill) return undefined; // unreachable: a fill was found or started above
+    if (fill.checksEnd && index * bs + to >= info.size) return owned((await fill.landed).subarray(from, to));
+    return owned(await (await fill.bytes).slice(from, Math.min(to, info.size - index * bs)));
+  }
+
+  private fillKey(info: ObjectInfo, index: number): string {
+    return `${info.bucket}\n${info.key}\n${info.etag}\n${index}`;
   }
 
   /**
@@ -181,34 +225,58 @@ export class ObjectReader {
     }
   }
 
-  private async fill(info: ObjectInfo, index: number, fillKey: string): Promise<Uint8Array> {
-    const release = await this.fillSlots.acquire();
-    let data: Uint8Array;
-    try {
-      const offset = index * this.blockSizeBytes;
-      data = await this.origin.readRange(info.bucket, info.key, info.etag, offset, Math.min(this.blockSizeBytes, info.size - offset));
-    } finally {
-      release();
+  /** The fill of this block in flight, or a new one: one origin request however many readers join. */
+  private fillFor(info: ObjectInfo, index: number, fillKey: string): Fill {
+    const found = this.filling.get(fillKey);
+    if (found) {
+      this.stats.coalescedMisses++;
+      return found;
     }
-    return this.landFilled(info, index, data, fillKey);
+    this.stats.blockMisses++;
+    const offset = index * this.blockSizeBytes;
+    const length = Math.min(this.blockSizeBytes, info.size - offset);
+    const bytes = this.fillSlots.acquire().then((release) => {
+      try {
+        const arriving = this.origin.streamRange?.(info.bucket, info.key, info.etag, offset, length) ?? ArrivingBytes.from(length, this.origin.readRange(info.bucket, info.key, info.etag, offset, length));
+        arriving.done.then(release, release);
+        return arriving;
+      } catch (error) {
+        release();
+        throw error;
+      }
+    });
+    return this.track(info, index, fillKey, bytes);
+  }
+
+  /** Registers a fill; once its bytes are all in, they are checked and stored (landFilled), and the fill is forgotten. */
+  private track(info: ObjectInfo, index: number, fillKey: string, bytes: Promise<ArrivingBytes>): Fill {
+    const landed = bytes.then((arriving) => arriving.done).then((data) => this.landFilled(info, index, data, fillKey));
+    const fill: Fill = { bytes, landed, checksEnd: index === 0 && info.size <= this.blockSizeBytes && lineageFromMetadata(info.metadata).crc32c !== undefined };
+    this.filling.set(fillKey, fill);
+    // landFilled put the block in `landing` first: no moment in which a reader finds neither.
+    const forget = () => {
+      if (this.filling.get(fillKey) === fill) this.filling.delete(fillKey);
+    };
+    landed.then(forget, forget);
+    bytes.catch(() => undefined); // failures reach the readers through `landed` and slice()
+    return fill;
   }
 
   /**
    * A first block that came with the object's metadata (one request for both): checked and
    * stored like any fill, so the read that follows finds it. Failures only cost that saving.
    */
-  landFirstBlock(info: ObjectInfo, data: Uint8Array): void {
-    const fillKey = `${info.bucket}\n${info.key}\n${info.etag}\n0`;
-    if (this.landing.has(fillKey) || this.cache.has(this.blockId(info, 0)) || data.length !== Math.min(this.blockSizeBytes, info.size)) {
+  landFirstBlock(info: ObjectInfo, first: ArrivingBytes): void {
+    const fillKey = this.fillKey(info, 0);
+    if (this.landing.has(fillKey) || this.filling.has(fillKey) || this.cache.has(this.blockId(info, 0)) || first.length !== Math.min(this.blockSizeBytes, info.size)) {
       // Not kept, but the origin sent it all the same: `bytesBySource.origin` counts what came.
-      this.stats.bytesFromOrigin += data.length;
+      first.done.then((data) => (this.stats.bytesFromOrigin += data.length), () => undefined);
       return;
     }
-    try {
-      this.landFilled(info, 0, data, fillKey);
-    } catch (error) {
+    this.track(info, 0, fillKey, Promise.resolve(first)).landed.catch((error: unknown) => {
+      if (error instanceof LineageMismatchError) return; // logged as an error where it was found
       this.logger.warn("first block not kept", { bucket: info.bucket, key: info.key, error: error instanceof Error ? error.message : String(error) });
-    }
+    });
   }
 
   private landFilled(info: ObjectInfo, index: number, data: Uint8Array, fillKey: string): Uint8Array {
@@ -251,7 +319,7 @@ export class ObjectReader {
    * the consumer releases each once its bytes are no longer needed (for a socket, when the
    * write has completed). Leases the consumer never received are released here.
    */
-  async *read(info: ObjectInfo, offset: number, length: number): AsyncGenerator<BlockLease> {
+  async *read(info: ObjectInfo, offset: number, length: number, options: { wholeBlocks?: boolean } = {}): AsyncGenerator<BlockLease> {
     if (length <= 0) return;
     const bs = this.blockSizeBytes;
     const first = Math.floor(offset / bs);
@@ -263,24 +331,46 @@ export class ObjectReader {
     const whole = offset === 0 && length === info.size && last > 0 && lineageFromMetadata(info.metadata).crc32c !== undefined;
     let crc = 0;
     const inFlight = new Map<number, Promise<BlockLease>>();
+    // Blocks not cached stream from the origin: their bytes go out as they arrive.
+    const streaming = new Map<number, Fill>();
     // The first and last blocks may be wanted in part: only that part is read from the cache.
     const startIn = (i: number) => (i === first ? offset - i * bs : 0);
-    const endIn = (i: number) => (i === last ? offset + length - i * bs : bs);
+    const endIn = (i: number) => (i === last ? offset + length - i * bs : Math.min(bs, info.size - i * bs));
     const fetchOne = (i: number) => (startIn(i) > 0 || endIn(i) < Math.min(bs, info.size - i * bs) ? this.piece(info, i, startIn(i), endIn(i)) : this.block(info, i));
     const launch = (i: number) => {
-      if (i <= last && !inFlight.has(i)) {
-        const p = fetchOne(i);
-        p.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
-        inFlight.set(i, p);
+      if (i > last || inFlight.has(i) || streaming.has(i)) return;
+      const key = this.fillKey(info, i);
+      if (!options.wholeBlocks && !this.cache.has(this.blockId(info, i)) && !this.landing.has(key)) {
+        streaming.set(i, this.fillFor(info, i, key));
+        return;
       }
+      const p = fetchOne(i);
+      p.catch(() => undefined); // awaited below; this only keeps an early failure from being "unhandled"
+      inFlight.set(i, p);
     };
     try {
       for (let i = first; i <= last; i++) {
         for (let j = i; j < i + this.windowBlocks; j++) launch(j);
+        const fill = streaming.get(i);
+        if (fill) {
+          streaming.delete(i);
+          const bytes = await fill.bytes;
+          for (let at = startIn(i); at < endIn(i); ) {
+            let data = await bytes.next(at, endIn(i));
+            const ends = i === last && at + data.length === endIn(i);
+            // The object's last bytes wait for its check: a mismatch fails the read before it completes.
+            if (ends && fill.checksEnd && offset + length === info.size) data = (await fill.landed).subarray(at, endIn(i));
+            if (whole) crc = crc32c(Buffer.from(data.buffer, data.byteOffset, data.length), crc);
+            if (whole && ends) this.verifyWhole(info, crc);
+            at += data.length;
+            yield owned(data);
+          }
+          continue;
+        }
         const block = await (inFlight.get(i) ?? fetchOne(i));
         inFlight.delete(i);
         const data = block.data;
-        // A whole-object read takes every block whole, so `whole` never meets a piece.
+        // A whole-object read takes every cached block whole, so `whole` never meets a piece of one.
         if (whole) crc = crc32c(Buffer.from(data.buffer, data.byteOffset, data.length), crc);
         if (whole && i === last) this.verifyWhole(info, crc);
         yield block;
@@ -306,7 +396,7 @@ export class ObjectReader {
     for (let i = from; i < Math.min(count, from + this.readAheadBlocks); i++) {
       // A block this node would not keep is not worth fetching before it is asked for.
       if (this.placement?.placeOf(this.blockId(info, i)) === "pass") continue;
-      if (this.cache.has(this.blockId(info, i)) || this.landing.has(`${info.bucket}\n${info.key}\n${info.etag}\n${i}`)) continue;
+      if (this.cache.has(this.blockId(info, i)) || this.landing.has(this.fillKey(info, i)) || this.filling.has(this.fillKey(info, i))) continue;
       this.stats.readAheadBlocks++;
       this.block(info, i).then((b) => b.release(), () => undefined); // best effort: a real read retries and reports
     }

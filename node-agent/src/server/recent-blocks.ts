@@ -1,8 +1,9 @@
 // Pieces of blocks for the POSIX view and ranged GETs, which ask for a few hundred KiB at a
 // time. A block already in the cache is read piece by piece (the cache reads and checks
-// only the chunks a piece spans); a block that must come from the origin is filled whole
-// and held, as a verified lease, so the requests that follow for the rest of it do not
-// fetch it again while its cache write lands. Invariants: a held block was verified when
+// only the chunks a piece spans); a block that must come from the origin streams in, each
+// piece lent once it has arrived. A block this node would not keep (a pool's) is filled
+// whole and held, as a verified lease, so the requests that follow for the rest of it do
+// not fetch it again. Invariants: a held block was verified when
 // leased and is immutable until released; it is released only when no copy out of it is in
 // progress (users = 0) and it has left the LRU; at most `maxBlocks` are held, bounding memory.
 import type { BlockLease } from "../cache/block-cache.ts";
@@ -58,12 +59,17 @@ export class RecentBlocks {
     const index = Math.floor(position / bs);
     const from = position - index * bs;
     const key = `${info.bucket}\n${info.key}\n${info.etag}\n${index}`;
-    if (!this.held.has(key) && !this.loading.has(key) && this.reader.holdsBlock(info, index)) {
-      const piece = await this.reader.piece(info, index, from, from + length);
-      if (piece.data.length === length) return piece;
-      piece.release();
-      // A block shorter than its place in the object says: never pad, fail the read.
-      throw new RangeError(`block ${index} of ${info.bucket}/${info.key} is short`);
+    if (!this.held.has(key) && !this.loading.has(key)) {
+      // A cached block is read piece by piece; one not cached streams in from the origin, and
+      // each piece is lent as soon as it has arrived. Only a block this node would not keep
+      // (a pool's) is read whole and held here.
+      const piece = this.reader.holdsBlock(info, index) ? await this.reader.piece(info, index, from, from + length) : await this.reader.streamPiece(info, index, from, from + length);
+      if (piece?.data.length === length) return piece;
+      if (piece) {
+        piece.release();
+        // A block shorter than its place in the object says: never pad, fail the read.
+        throw new RangeError(`block ${index} of ${info.bucket}/${info.key} is short`);
+      }
     }
     const block = await this.acquire(info, index, key);
     if (from + length > block.lease.data.length) {
@@ -121,10 +127,10 @@ export class RecentBlocks {
     return load.promise;
   }
 
-  /** One whole block through the reader's streaming path, so a sequential reader still gets read-ahead. */
+  /** One whole block through the reader's read path, so a sequential reader still gets read-ahead. */
   private async load(info: ObjectInfo, index: number): Promise<BlockLease> {
     const offset = index * this.reader.blockSizeBytes;
-    const chunks = this.reader.read(info, offset, Math.min(this.reader.blockSizeBytes, info.size - offset));
+    const chunks = this.reader.read(info, offset, Math.min(this.reader.blockSizeBytes, info.size - offset), { wholeBlocks: true });
     const first = await chunks.next();
     if (first.done) throw new RangeError(`no block ${index} in ${info.bucket}/${info.key}`);
     try {

@@ -213,7 +213,8 @@ export class S3Endpoint {
     }
     const recent = this.options.recent;
     const bs = this.options.reader.blockSizeBytes;
-    if (recent && range && Math.floor(offset / bs) === Math.floor((offset + length - 1) / bs)) {
+    const wholeObject = offset === 0 && length === info.size;
+    if (recent && range && !wholeObject && Math.floor(offset / bs) === Math.floor((offset + length - 1) / bs)) {
       // Random reads of records inside big files (a data loader's pattern): without the held
       // block each one would read and CRC-check a whole block from disk for a few hundred KiB.
       // The socket writes from the held block; it is given back when the write completed (after
