@@ -7,6 +7,7 @@ import { DiskBlockCache } from "./cache/disk-block-cache.ts";
 import { describeConfig, type AgentConfig } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { MetadataCache } from "./metadata/metadata-cache.ts";
+import { BufferPool } from "./origin/buffer-pool.ts";
 import { EdgeOrigin } from "./origin/edge-origin.ts";
 import { createPool, type Pool } from "./pool/pool.ts";
 import { ObjectReader } from "./read/object-reader.ts";
@@ -46,6 +47,8 @@ export type MountFactory = (input: {
 
 /** Memory for verified blocks held for sub-block reads (kernel requests, S3 ranges of records). */
 const RECENT_BLOCK_BYTES = 256 * 2 ** 20;
+/** Idle memory kept for blocks streaming in from the origin (BufferPool): about a cold read's fills in flight, at 4 MiB blocks. */
+const FILL_BUFFER_BYTES = 64 * 2 ** 20;
 
 export async function startAgent(config: AgentConfig, options: { mount?: MountFactory } = {}): Promise<RunningAgent> {
   const logger = createLogger({ component: "agent", level: config.logLevel });
@@ -57,7 +60,8 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
     minFreeRatio: config.minFreeRatio,
     logger,
   });
-  const edgeOrigin = new EdgeOrigin({ endpoint: config.edge, credentials: config.credentials, attempts: 3, timeoutMs: 30_000 });
+  const fillBuffers = new BufferPool(config.blockSizeBytes, Math.max(4, Math.floor(FILL_BUFFER_BYTES / config.blockSizeBytes)));
+  const edgeOrigin = new EdgeOrigin({ endpoint: config.edge, credentials: config.credentials, attempts: 3, timeoutMs: 30_000, memory: fillBuffers });
   // With a pool, blocks go to their owner peer first; everything else still goes to the edge.
   let reader: ObjectReader | undefined;
   const pool: Pool | undefined = config.pool
@@ -115,6 +119,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       mount: view?.status() ?? null,
       warmJobs: warm.list(),
       verifiedObjects: r.verifiedObjects,
+      fillBuffers: fillBuffers.stats(),
       ...(pool ? { pool: pool.status() } : {}),
     };
   };

@@ -28,6 +28,15 @@ async function get(key: string, range?: string): Promise<Buffer> {
   return Buffer.from((await out.Body?.transformToByteArray()) ?? []);
 }
 
+/** `promise`, or after 20 s a failure that shows what the agent asked the edge and logged. */
+function within<T>(promise: Promise<T>, failure: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${failure}; edge requests: ${JSON.stringify(proxy.requests)}; agent log: ${agent.output().slice(-2000)}`)), 20_000);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 const gets = (key: string) => proxy.requests.filter((r) => r.method === "GET" && r.path === `/datasets/${key}`);
 
 beforeAll(async () => {
@@ -55,11 +64,11 @@ afterAll(async () => {
 it("answers a cold ranged read once its bytes have arrived, while the rest of the block is still on its way", async () => {
   proxy.holdAfter(512 * 1024, (path) => path === "/datasets/stream/held.bin");
   // A read that waits for the whole 3 MiB block waits until the gate opens: that is the failure.
-  const first = await Promise.race([get("stream/held.bin", "bytes=0-131071"), new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the read waited for bytes it did not ask for")), 20_000))]);
+  const first = await within(get("stream/held.bin", "bytes=0-131071"), "the read waited for bytes it did not ask for");
   expect(first.equals(held.subarray(0, 131072))).toBe(true);
   expect(proxy.forwardedBytes("/datasets/stream/held.bin")).toBeLessThanOrEqual(512 * 1024);
   proxy.open();
-  expect((await get("stream/held.bin")).equals(held)).toBe(true);
+  expect((await within(get("stream/held.bin"), "the whole read did not finish after the gate opened")).equals(held)).toBe(true);
   // One origin request for both reads: the second joined the first's fill (or found it landed).
   expect(gets("stream/held.bin")).toHaveLength(1);
 });

@@ -63,7 +63,8 @@ export async function startGateProxy(target: string): Promise<GateProxy> {
           return;
         }
         if (Number.isNaN(cutRule)) return;
-        if (holdRule !== undefined && !released && (gate || sent + chunk.length > holdRule)) {
+        // Checked as bytes come, not when the request came: after open() nothing new is held.
+        if (holdRule !== undefined && hold !== undefined && !released && (gate || sent + chunk.length > holdRule)) {
           const room = gate ? 0 : holdRule - sent;
           if (room > 0) res.write(chunk.subarray(0, room));
           count(path, room);

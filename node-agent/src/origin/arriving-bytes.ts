@@ -4,6 +4,17 @@
 // arrive, and the first READ needs only its first 128 KiB), instead of waiting for the
 // whole block. Bytes, once arrived, never change: lending views of them is safe.
 
+/** Memory for a range: a pool's reusable buffer (recycle() gives it back), or a fresh one. */
+export interface RangeMemory {
+  data: Uint8Array;
+  recycle(): void;
+}
+
+/** Where ranges get their memory (a BufferPool). */
+export interface RangeMemorySource {
+  take(length: number): RangeMemory;
+}
+
 interface Waiter {
   end: number;
   resolve: () => void;
@@ -21,10 +32,14 @@ export class ArrivingBytes {
   private failed = false;
   private waiters: Waiter[] = [];
   private settle!: { resolve: (data: Uint8Array) => void; reject: (error: unknown) => void };
+  private memory: RangeMemory | undefined;
 
-  constructor(length: number) {
+  /** `memory` (at least `length` bytes) comes from a pool: whoever owns these bytes calls recycle() once nobody reads them. */
+  constructor(length: number, memory?: RangeMemory) {
     this.length = length;
-    this.buffer = Buffer.allocUnsafe(length);
+    if (memory && memory.data.length < length) throw new RangeError(`${memory.data.length} bytes of memory for a range of ${length}`);
+    this.memory = memory;
+    this.buffer = memory ? memory.data.subarray(0, length) : Buffer.allocUnsafe(length);
     this.done = new Promise<Uint8Array>((resolve, reject) => (this.settle = { resolve, reject }));
     // Nobody may ever wait for `done` (a reader that needed only a part): its failure is still reported to those who do.
     this.done.catch(() => undefined);
@@ -90,6 +105,16 @@ export class ArrivingBytes {
       await new Promise<void>((resolve, reject) => this.waiters.push({ end: to, resolve, reject }));
     }
     return this.buffer.subarray(from, to);
+  }
+
+  /**
+   * Gives pooled memory back once the range is over (all in, or failed) and no view of it is
+   * in use: the pool hands it to the next range. Nothing is read from it afterwards.
+   */
+  recycle(): void {
+    const memory = this.memory;
+    this.memory = undefined;
+    memory?.recycle();
   }
 
   /** The bytes from `from` that have arrived once at least one has (all of them up to `to`): a streaming reader's next piece. */

@@ -5,7 +5,7 @@ import { Agent, request, type Dispatcher } from "undici";
 import { parseErrorDocument, parseListBuckets, parseListObjectsV2, type ListResult } from "../../../s3/listing-xml.ts";
 import { RequestSigner, UNSIGNED_PAYLOAD, uriEncode, type Credentials } from "../../../s3/sigv4.ts";
 import { nodeDigests } from "../../../s3/node-digests.ts";
-import { ArrivingBytes } from "./arriving-bytes.ts";
+import { ArrivingBytes, type RangeMemorySource } from "./arriving-bytes.ts";
 import { OriginChangedError, OriginRefusedError, OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin, type SmallObject } from "./object-origin.ts";
 
 export interface EdgeOriginOptions {
@@ -17,6 +17,8 @@ export interface EdgeOriginOptions {
   attempts?: number;
   /** Parallel connections to the edge. Default 64. */
   connections?: number;
+  /** Memory for streamed ranges (streamRange, headWithFirstBlock): a BufferPool; default fresh buffers. */
+  memory?: RangeMemorySource;
 }
 
 interface RawResponse {
@@ -42,8 +44,10 @@ export class EdgeOrigin implements ObjectOrigin {
   private readonly dispatcher: Agent;
   private readonly timeoutMs: number;
   private readonly attempts: number;
+  private readonly memory: RangeMemorySource | undefined;
 
   constructor(options: EdgeOriginOptions) {
+    this.memory = options.memory;
     this.endpoint = options.endpoint;
     this.signer = new RequestSigner(options.credentials, { digests: nodeDigests });
     this.timeoutMs = options.timeoutMs ?? 30_000;
@@ -200,7 +204,7 @@ export class EdgeOrigin implements ObjectOrigin {
       info.size = Number(total);
     }
     // The metadata is known now; the block streams on behind it.
-    const first = new ArrivingBytes(Math.min(blockSizeBytes, info.size));
+    const first = this.arriving(Math.min(blockSizeBytes, info.size));
     this.streamInto(first, bucket, key, info.etag, 0, response).catch((error: unknown) => first.fail(error));
     return { info, first };
   }
@@ -214,13 +218,21 @@ export class EdgeOrigin implements ObjectOrigin {
   }
 
   async readRange(bucket: string, key: string, etag: string, offset: number, length: number): Promise<Uint8Array> {
-    return this.streamRange(bucket, key, etag, offset, length).done;
+    // The caller keeps these bytes: never pooled memory.
+    const bytes = new ArrivingBytes(length);
+    if (length > 0) await this.streamInto(bytes, bucket, key, etag, offset, undefined);
+    return bytes.done;
   }
 
+  /** Pooled memory when there is a pool: the caller recycles the result once done with it. */
   streamRange(bucket: string, key: string, etag: string, offset: number, length: number): ArrivingBytes {
-    const bytes = new ArrivingBytes(length);
+    const bytes = this.arriving(length);
     if (length > 0) this.streamInto(bytes, bucket, key, etag, offset, undefined).catch((error: unknown) => bytes.fail(error));
     return bytes;
+  }
+
+  private arriving(length: number): ArrivingBytes {
+    return new ArrivingBytes(length, this.memory?.take(length));
   }
 
   async list(bucket: string, params: ListParams): Promise<ListResult> {

@@ -39,7 +39,9 @@ export interface ObjectOrigin {
   readRange(bucket: string, key: string, etag: string, offset: number, length: number): Promise<Uint8Array>;
   /**
    * readRange, streamed: its parts can be read as they arrive (a cold READ is answered
-   * when its 128 KiB are in, not the whole block). Optional: without it, ranges are read whole.
+   * when its 128 KiB are in, not the whole block). Its memory may be pooled: the caller
+   * calls recycle() once the range is over and nobody reads it. Optional: without it,
+   * ranges are read whole.
    */
   streamRange?(bucket: string, key: string, etag: string, offset: number, length: number): ArrivingBytes;
   list(bucket: string, params: ListParams): Promise<ListResult>;
@@ -51,7 +53,7 @@ export interface ObjectOrigin {
   /**
    * Metadata and the first `blockSizeBytes` of an object in one request (a ranged GET), or
    * undefined when it does not exist: a cold read then costs one round trip, not HEAD + GET.
-   * It resolves with the metadata; the block streams in behind it.
+   * It resolves with the metadata; the block streams in behind it (pooled memory, as streamRange).
    * Optional: a pool leaves it out, since its blocks must come from their owners.
    */
   headWithFirstBlock?(bucket: string, key: string, blockSizeBytes: number): Promise<{ info: ObjectInfo; first: ArrivingBytes } | undefined>;

@@ -45,11 +45,6 @@ export class LineageMismatchError extends Error {
   override readonly name = "LineageMismatchError";
 }
 
-/** Origin bytes are the caller's to keep: nothing to give back. */
-function owned(data: Uint8Array): BlockLease {
-  return { data, release: () => undefined };
-}
-
 /**
  * A block on its way from the origin: its bytes as they arrive, and the whole block once it
  * has arrived, been checked (against the source checksum when it is the whole object) and
@@ -60,6 +55,18 @@ interface Fill {
   landed: Promise<Uint8Array>;
   /** The block is a whole object with a source checksum: its last byte is served only once `landed` passed that check. */
   checksEnd: boolean;
+  /**
+   * Who still uses the fill's memory: the fill itself until it is forgotten, its entry in
+   * `landing` until the cache write ends, and every lease lent from it. At 0 the memory goes
+   * back to its pool, so a holder is counted before it first awaits anything.
+   */
+  holders: number;
+}
+
+/** A landed block waiting for its cache write, and the fill it came from (whose memory it is). */
+interface Landed {
+  data: Uint8Array;
+  fill: Fill;
 }
 
 function toBytesBE(value: number): Uint8Array {
@@ -81,7 +88,7 @@ export class ObjectReader {
    * (not yet written) and fetches the block again: measured 1.5× origin bytes on a cold
    * sequential read through the mount.
    */
-  private readonly landing = new Map<string, Uint8Array>();
+  private readonly landing = new Map<string, Landed>();
   private readonly fillSlots: Semaphore;
   private readonly windowBlocks: number;
   private readonly readAheadBlocks: number;
@@ -153,9 +160,32 @@ export class ObjectReader {
     const landed = this.landing.get(fillKey);
     if (landed) {
       this.stats.coalescedMisses++;
-      return owned(landed);
+      return { data: landed.data, release: this.hold(landed.fill) };
     }
-    return owned(await this.fillFor(info, index, fillKey).landed);
+    const fill = this.fillFor(info, index, fillKey);
+    return this.lend(fill, () => fill.landed);
+  }
+
+  /** Counts one more holder of the fill's memory; the function given back ends that hold (once). */
+  private hold(fill: Fill): () => void {
+    fill.holders++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--fill.holders === 0) fill.bytes.then((arriving) => arriving.recycle(), () => undefined);
+    };
+  }
+
+  /** A lease on bytes of the fill that `get` waits for: held from before the wait, given up if it fails. */
+  private async lend(fill: Fill, get: () => Promise<Uint8Array>): Promise<BlockLease> {
+    const release = this.hold(fill);
+    try {
+      return { data: await get(), release };
+    } catch (error) {
+      release();
+      throw error;
+    }
   }
 
   /**
@@ -170,21 +200,22 @@ export class ObjectReader {
     const versionKey = `${info.bucket}\n${info.key}\n${info.etag}`;
     const bs = this.blockSizeBytes;
     const landed = this.landing.get(fillKey);
-    let fill = this.filling.get(fillKey);
-    if (!landed && !fill) {
-      if (this.placement?.placeOf(this.blockId(info, index)) === "pass") return undefined;
-      const sequential = index === 0 || this.lastEnd.get(versionKey) === index * bs;
-      fill = this.fillFor(info, index, fillKey);
-      if (sequential) this.readAhead(info, index + 1);
-    }
+    // A reader that goes on from where it stopped (or starts at the front) gets read-ahead.
+    const sequential = index * bs + from === 0 || this.lastEnd.get(versionKey) === index * bs + from;
     this.rememberEnd(versionKey, index * bs + to);
     if (landed) {
       this.stats.coalescedMisses++;
-      return owned(landed.subarray(from, to));
+      return { data: landed.data.subarray(from, to), release: this.hold(landed.fill) };
     }
-    if (!fill) return undefined; // unreachable: a fill was found or started above
-    if (fill.checksEnd && index * bs + to >= info.size) return owned((await fill.landed).subarray(from, to));
-    return owned(await (await fill.bytes).slice(from, Math.min(to, info.size - index * bs)));
+    let fill = this.filling.get(fillKey);
+    if (!fill) {
+      if (this.placement?.placeOf(this.blockId(info, index)) === "pass") return undefined;
+      fill = this.fillFor(info, index, fillKey);
+      if (sequential) this.readAhead(info, index + 1);
+    } else this.stats.coalescedMisses++;
+    const joined = fill;
+    if (joined.checksEnd && index * bs + to >= info.size) return this.lend(joined, async () => (await joined.landed).subarray(from, to));
+    return this.lend(joined, async () => (await joined.bytes).slice(from, Math.min(to, info.size - index * bs)));
   }
 
   private fillKey(info: ObjectInfo, index: number): string {
@@ -250,14 +281,16 @@ export class ObjectReader {
 
   /** Registers a fill; once its bytes are all in, they are checked and stored (landFilled), and the fill is forgotten. */
   private track(info: ObjectInfo, index: number, fillKey: string, bytes: Promise<ArrivingBytes>): Fill {
-    const landed = bytes.then((arriving) => arriving.done).then((data) => this.landFilled(info, index, data, fillKey));
-    const fill: Fill = { bytes, landed, checksEnd: index === 0 && info.size <= this.blockSizeBytes && lineageFromMetadata(info.metadata).crc32c !== undefined };
+    const fill: Fill = { bytes, landed: Promise.resolve(new Uint8Array(0)), checksEnd: index === 0 && info.size <= this.blockSizeBytes && lineageFromMetadata(info.metadata).crc32c !== undefined, holders: 0 };
+    const ownHold = this.hold(fill);
+    fill.landed = bytes.then((arriving) => arriving.done).then((data) => this.landFilled(info, index, data, fillKey, fill));
     this.filling.set(fillKey, fill);
     // landFilled put the block in `landing` first: no moment in which a reader finds neither.
     const forget = () => {
       if (this.filling.get(fillKey) === fill) this.filling.delete(fillKey);
+      ownHold();
     };
-    landed.then(forget, forget);
+    fill.landed.then(forget, forget);
     bytes.catch(() => undefined); // failures reach the readers through `landed` and slice()
     return fill;
   }
@@ -270,22 +303,25 @@ export class ObjectReader {
     const fillKey = this.fillKey(info, 0);
     if (this.landing.has(fillKey) || this.filling.has(fillKey) || this.cache.has(this.blockId(info, 0)) || first.length !== Math.min(this.blockSizeBytes, info.size)) {
       // Not kept, but the origin sent it all the same: `bytesBySource.origin` counts what came.
-      first.done.then((data) => (this.stats.bytesFromOrigin += data.length), () => undefined);
+      first.done.then((data) => (this.stats.bytesFromOrigin += data.length), () => undefined).finally(() => first.recycle());
       return;
     }
-    this.track(info, 0, fillKey, Promise.resolve(first)).landed.catch((error: unknown) => {
+    const fill = this.track(info, 0, fillKey, Promise.resolve(first));
+    fill.landed.catch((error: unknown) => {
       if (error instanceof LineageMismatchError) return; // logged as an error where it was found
       this.logger.warn("first block not kept", { bucket: info.bucket, key: info.key, error: error instanceof Error ? error.message : String(error) });
     });
   }
 
-  private landFilled(info: ObjectInfo, index: number, data: Uint8Array, fillKey: string): Uint8Array {
+  private landFilled(info: ObjectInfo, index: number, data: Uint8Array, fillKey: string, fill: Fill): Uint8Array {
     this.stats.bytesFromOrigin += data.length;
     if (index === 0 && data.length === info.size) this.verifyWhole(info, crc32c(Buffer.from(data.buffer, data.byteOffset, data.length)));
     const id = this.blockId(info, index);
     const placement = this.placement?.placeOf(id) ?? "own";
     if (placement === "pass") return data;
-    this.landing.set(fillKey, data);
+    // The cache write reads `data` until it ends: the landing entry holds the memory till then.
+    const release = this.hold(fill);
+    this.landing.set(fillKey, { data, fill });
     this.cache
       .put(id, data)
       .then(() => {
@@ -296,7 +332,10 @@ export class ObjectReader {
       .catch((error: unknown) => {
         this.logger.warn("cache write failed", { bucket: info.bucket, key: info.key, index, error: error instanceof Error ? error.message : String(error) });
       })
-      .finally(() => this.landing.delete(fillKey));
+      .finally(() => {
+        this.landing.delete(fillKey);
+        release();
+      });
     return data;
   }
 
@@ -331,8 +370,9 @@ export class ObjectReader {
     const whole = offset === 0 && length === info.size && last > 0 && lineageFromMetadata(info.metadata).crc32c !== undefined;
     let crc = 0;
     const inFlight = new Map<number, Promise<BlockLease>>();
-    // Blocks not cached stream from the origin: their bytes go out as they arrive.
-    const streaming = new Map<number, Fill>();
+    // Blocks not cached stream from the origin: their bytes go out as they arrive. This read
+    // holds each one's memory from launch until it is done with it.
+    const streaming = new Map<number, { fill: Fill; release: () => void }>();
     // The first and last blocks may be wanted in part: only that part is read from the cache.
     const startIn = (i: number) => (i === first ? offset - i * bs : 0);
     const endIn = (i: number) => (i === last ? offset + length - i * bs : Math.min(bs, info.size - i * bs));
@@ -341,7 +381,8 @@ export class ObjectReader {
       if (i > last || inFlight.has(i) || streaming.has(i)) return;
       const key = this.fillKey(info, i);
       if (!options.wholeBlocks && !this.cache.has(this.blockId(info, i)) && !this.landing.has(key)) {
-        streaming.set(i, this.fillFor(info, i, key));
+        const fill = this.fillFor(info, i, key);
+        streaming.set(i, { fill, release: this.hold(fill) });
         return;
       }
       const p = fetchOne(i);
@@ -351,9 +392,9 @@ export class ObjectReader {
     try {
       for (let i = first; i <= last; i++) {
         for (let j = i; j < i + this.windowBlocks; j++) launch(j);
-        const fill = streaming.get(i);
-        if (fill) {
-          streaming.delete(i);
+        const stream = streaming.get(i);
+        if (stream) {
+          const { fill } = stream;
           const bytes = await fill.bytes;
           for (let at = startIn(i); at < endIn(i); ) {
             let data = await bytes.next(at, endIn(i));
@@ -363,8 +404,10 @@ export class ObjectReader {
             if (whole) crc = crc32c(Buffer.from(data.buffer, data.byteOffset, data.length), crc);
             if (whole && ends) this.verifyWhole(info, crc);
             at += data.length;
-            yield owned(data);
+            yield { data, release: this.hold(fill) };
           }
+          streaming.delete(i);
+          stream.release();
           continue;
         }
         const block = await (inFlight.get(i) ?? fetchOne(i));
@@ -378,6 +421,7 @@ export class ObjectReader {
     } finally {
       // A consumer that stopped early (client gone, error) leaves prefetched blocks behind.
       for (const p of inFlight.values()) p.then((b) => b.release(), () => undefined);
+      for (const stream of streaming.values()) stream.release();
     }
     if (sequential || offset === 0) this.readAhead(info, last + 1);
   }
