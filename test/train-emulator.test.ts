@@ -229,7 +229,7 @@ describe("measurePath", () => {
   it("verifies a full pass even when the runs read less, and notes re-reads on a cold path", async () => {
     const lines: string[] = [];
     const smallSet: DataSet = { ...dataSet, workload: { ...WORKLOAD, batchSize: 20 } }; // 24 samples < 2 steps × 20
-    const path = { name: "local-cold", description: "a directory", prepare: async () => ({ location: posix() }), close: async () => undefined };
+    const path = { name: "local-cold", description: "a directory", prepare: async () => ({ location: posix() }), close: async () => undefined, firstEpoch: true };
     const result = await measurePath({ ...common, path, dataSet: smallSet, expected, log: (l) => lines.push(l) });
     expect(result.runs.length).toBeGreaterThan(0);
     expect(result.description).toMatch(/runs with 1(, 2)? accelerators read more than the 24-sample data set, so repeats may have come from a cache/);

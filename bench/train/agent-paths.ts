@@ -151,7 +151,7 @@ export async function agentPaths(env: PathEnv): Promise<BuiltPath[]> {
   return [
     mountSkip
       ? skippedPath(mountCold, mountColdText, mountSkip)
-      : { name: mountCold, description: mountColdText, prepare: async () => ({ location: mountLocation(env, await prepareCold(mountCold)) }), close: closeBoth },
+      : { name: mountCold, description: mountColdText, prepare: async () => ({ location: mountLocation(env, await prepareCold(mountCold)) }), close: closeBoth, firstEpoch: true },
     mountSkip
       ? skippedPath(mountWarm, mountWarmText, mountSkip)
       : { name: mountWarm, description: mountWarmText, prepare: async () => ({ location: mountLocation(env, await prepareWarm(mountWarm)) }), close: closeBoth },
@@ -160,6 +160,7 @@ export async function agentPaths(env: PathEnv): Promise<BuiltPath[]> {
       description: describe("loopback S3 endpoint (unsigned)", "cold (fresh agent, empty cache dir, page cache dropped before each run)"),
       prepare: async () => ({ location: s3Location(env, await prepareCold("agent-s3-cold")) }),
       close: closeBoth,
+      firstEpoch: true,
     },
     {
       name: "agent-s3-warm",

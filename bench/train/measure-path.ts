@@ -30,7 +30,7 @@ export interface MeasureOptions {
 function describeRuns(path: DataPath, runs: readonly RunResult[], dataSet: DataSet, total: number, deadlineSeconds: number): string {
   const notes: string[] = [];
   // Warm paths re-read by design; the report's header notes re-reads for every path once.
-  const reread = path.name.endsWith("-cold") ? runs.filter((r) => r.steps * r.accelerators * dataSet.workload.batchSize > total).map((r) => r.accelerators) : [];
+  const reread = path.firstEpoch ? runs.filter((r) => r.steps * r.accelerators * dataSet.workload.batchSize > total).map((r) => r.accelerators) : [];
   if (reread.length > 0) notes.push(`runs with ${[...new Set(reread)].join(", ")} accelerators read more than the ${total}-sample data set, so repeats may have come from a cache`);
   // A run cut inside a step is not measured like the others (emulator.ts, RunResult.basis): say so where its numbers appear.
   const cut = runs.filter((r) => r.cutAtDeadline === "mid-step");
@@ -61,7 +61,7 @@ export async function measurePath(options: MeasureOptions): Promise<PathResult> 
       maxAccelerators: options.maxAccelerators,
       deadlineSeconds: options.deadlineSeconds,
       verify: expected,
-      singleEpoch: path.name.endsWith("-cold"),
+      singleEpoch: path.firstEpoch === true,
       ...(options.signal ? { signal: options.signal } : {}),
       onVerified: (key) => verified.add(key),
       async prepare() {

@@ -21,7 +21,8 @@ const BUCKET = "datasets";
 function edgeDirectPath(env: PathEnv): BuiltPath {
   return {
     name: "edge-direct",
-    description: `signed S3 GETs straight to the origin, no cache (what users do today); origin: ${env.originLabel}`,
+    description: `signed S3 GETs straight to the origin, no cache (what users do today), one epoch per run; origin: ${env.originLabel}`,
+    firstEpoch: true,
     async prepare() {
       // The local "R2" is files on this disk: drop their pages too, as a remote origin would not have them here.
       env.dropCache("edge-direct");

@@ -62,6 +62,12 @@ export interface DataPath {
   prepare(): Promise<{ location: SampleLocation; setupSeconds?: number }>;
   /** Stops whatever prepare() started (mounts, processes). Called once at the end. */
   close(): Promise<void>;
+  /**
+   * Runs read each sample at most once: a first epoch. The agent's cold paths (a second
+   * epoch would come from the cache they filled), and edge-direct, whose second epoch would
+   * come from the page cache of the local R2's files, which a remote origin does not have.
+   */
+  firstEpoch?: boolean;
 }
 
 /** What one emulated training run measured. */
