@@ -1,9 +1,11 @@
 // The read path: a byte range of one object version, assembled from blocks. Each block
-// comes from the local cache, else from the origin (later: the owner peer first); the
-// caller gets the bytes as soon as they arrive while the cache write happens behind it.
-// Concurrent misses for a block make one origin request; large reads keep several blocks
-// in flight; sequential readers get read-ahead; whole-object reads are checked against the
-// source checksum the replicator recorded (end-to-end lineage).
+// comes from the local cache, else from the origin (or the owner peer in a pool); a block
+// from the origin streams: the caller gets each part once it has arrived, while the cache
+// write happens behind it. Concurrent misses for a block make one origin request; large
+// reads keep several blocks in flight; sequential readers get read-ahead; whole-object
+// reads are checked against the source checksum the replicator recorded (end-to-end
+// lineage), and their last bytes wait for that check. Fill memory is pooled: who holds it
+// is counted (Fill.holders), and it is reused only when nobody does.
 import { crc32c } from "@node-rs/crc32";
 import { toBase64 } from "../../../s3/bytes.ts";
 import { lineageFromMetadata } from "../../../s3/lineage.ts";
