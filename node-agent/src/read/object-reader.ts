@@ -4,17 +4,18 @@
 // write happens behind it. Concurrent misses for a block make one origin request; large
 // reads keep several blocks in flight; sequential readers get read-ahead; whole-object
 // reads are checked against the source checksum the replicator recorded (end-to-end
-// lineage), and their last bytes wait for that check. Fill memory is pooled: who holds it
-// is counted (Fill.holders), and it is reused only when nobody does.
+// lineage), and their last bytes wait for that check. The fills themselves, and their
+// pooled memory, are origin-fills.ts's.
 import { crc32c } from "@node-rs/crc32";
-import { toBase64 } from "../../../s3/bytes.ts";
 import { lineageFromMetadata } from "../../../s3/lineage.ts";
 import { CacheFaultError, type BlockCache, type CachedObject, type BlockFileLocation, type BlockId, type BlockLease } from "../cache/block-cache.ts";
 import type { Logger } from "../log.ts";
-import { ArrivingBytes } from "../origin/arriving-bytes.ts";
+import type { ArrivingBytes } from "../origin/arriving-bytes.ts";
 import type { ObjectInfo, ObjectOrigin } from "../origin/object-origin.ts";
 import type { BlockPlacement } from "./block-placement.ts";
-import { Semaphore } from "./singleflight.ts";
+import { OriginFills, type Fill } from "./origin-fills.ts";
+
+export { LineageMismatchError } from "./origin-fills.ts";
 
 export interface ObjectReaderOptions {
   cache: BlockCache;
@@ -42,56 +43,12 @@ export interface ReaderStats {
   lineageMismatches: number;
 }
 
-/** The bytes did not match the checksum recorded at the source: never cached. */
-export class LineageMismatchError extends Error {
-  override readonly name = "LineageMismatchError";
-}
-
-/**
- * A block on its way from the origin: its bytes as they arrive, and the whole block once it
- * has arrived, been checked (against the source checksum when it is the whole object) and
- * handed to the cache.
- */
-interface Fill {
-  bytes: Promise<ArrivingBytes>;
-  landed: Promise<Uint8Array>;
-  /** The block is a whole object with a source checksum: its last byte is served only once `landed` passed that check. */
-  checksEnd: boolean;
-  /**
-   * Who still uses the fill's memory: the fill itself until it is forgotten, its entry in
-   * `landing` until the cache write ends, and every lease lent from it. At 0 the memory goes
-   * back to its pool, so a holder is counted before it first awaits anything.
-   */
-  holders: number;
-}
-
-/** A landed block waiting for its cache write, and the fill it came from (whose memory it is). */
-interface Landed {
-  data: Uint8Array;
-  fill: Fill;
-}
-
-function toBytesBE(value: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, value >>> 0);
-  return out;
-}
-
 export class ObjectReader {
   readonly stats: ReaderStats = { bytesFromCache: 0, bytesFromOrigin: 0, blockHits: 0, blockMisses: 0, coalescedMisses: 0, readAheadBlocks: 0, cacheFaults: 0, verifiedObjects: 0, lineageMismatches: 0 };
   private readonly cache: BlockCache;
-  private readonly origin: ObjectOrigin;
   private readonly logger: Logger;
-  /** Blocks coming from the origin, by fill key: every reader of one joins its one request. */
-  private readonly filling = new Map<string, Fill>();
-  /**
-   * Blocks fetched from the origin whose cache write has not finished yet. Without this, a
-   * read (or read-ahead) arriving in that window misses both the fill (done) and the cache
-   * (not yet written) and fetches the block again: measured 1.5× origin bytes on a cold
-   * sequential read through the mount.
-   */
-  private readonly landing = new Map<string, Landed>();
-  private readonly fillSlots: Semaphore;
+  /** Blocks coming from the origin: one request each, lent as they arrive (origin-fills.ts). */
+  private readonly fills: OriginFills;
   private readonly windowBlocks: number;
   private readonly readAheadBlocks: number;
   private readonly placement: BlockPlacement | undefined;
@@ -100,9 +57,8 @@ export class ObjectReader {
 
   constructor(options: ObjectReaderOptions) {
     this.cache = options.cache;
-    this.origin = options.origin;
     this.logger = options.logger;
-    this.fillSlots = new Semaphore(options.fillConcurrency ?? 16);
+    this.fills = new OriginFills({ cache: options.cache, origin: options.origin, logger: options.logger, stats: this.stats, concurrency: options.fillConcurrency ?? 16, placement: options.placement });
     this.windowBlocks = Math.max(1, options.windowBlocks ?? 4);
     this.readAheadBlocks = Math.max(0, options.readAheadBlocks ?? 2);
     this.placement = options.placement;
@@ -150,44 +106,15 @@ export class ObjectReader {
   }
 
   /**
-   * One block: local cache, else one coalesced origin fill. A cache hit is a lease on
-   * reusable cache memory: the caller releases it once done with the bytes (for a socket,
-   * when the write completed); an origin fill is the caller's to keep (release is a no-op).
+   * One block: local cache, else one coalesced origin fill. Either way a lease: the caller
+   * releases it once done with the bytes (for a socket, when the write completed), since
+   * both cache hits and fills lend reusable memory.
    */
   async block(info: ObjectInfo, index: number): Promise<BlockLease> {
     const id = this.blockId(info, index);
     const cached = await this.fromCache(id, () => this.cache.lease(id));
     if (cached) return cached;
-    const fillKey = this.fillKey(info, index);
-    const landed = this.landing.get(fillKey);
-    if (landed) {
-      this.stats.coalescedMisses++;
-      return { data: landed.data, release: this.hold(landed.fill) };
-    }
-    const fill = this.fillFor(info, index, fillKey);
-    return this.lend(fill, () => fill.landed);
-  }
-
-  /** Counts one more holder of the fill's memory; the function given back ends that hold (once). */
-  private hold(fill: Fill): () => void {
-    fill.holders++;
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      if (--fill.holders === 0) fill.bytes.then((arriving) => arriving.recycle(), () => undefined);
-    };
-  }
-
-  /** A lease on bytes of the fill that `get` waits for: held from before the wait, given up if it fails. */
-  private async lend(fill: Fill, get: () => Promise<Uint8Array>): Promise<BlockLease> {
-    const release = this.hold(fill);
-    try {
-      return { data: await get(), release };
-    } catch (error) {
-      release();
-      throw error;
-    }
+    return this.fills.landed(info, index) ?? this.fills.whole(this.fills.fill(info, index));
   }
 
   /**
@@ -198,30 +125,20 @@ export class ObjectReader {
    * not keep the block (a pool's "pass" placement): the caller reads it whole and holds it.
    */
   async streamPiece(info: ObjectInfo, index: number, from: number, to: number): Promise<BlockLease | undefined> {
-    const fillKey = this.fillKey(info, index);
     const versionKey = `${info.bucket}\n${info.key}\n${info.etag}`;
     const bs = this.blockSizeBytes;
-    const landed = this.landing.get(fillKey);
     // A reader that goes on from where it stopped (or starts at the front) gets read-ahead.
     const sequential = index * bs + from === 0 || this.lastEnd.get(versionKey) === index * bs + from;
     this.rememberEnd(versionKey, index * bs + to);
-    if (landed) {
-      this.stats.coalescedMisses++;
-      return { data: landed.data.subarray(from, to), release: this.hold(landed.fill) };
-    }
-    let fill = this.filling.get(fillKey);
+    const landed = this.fills.landed(info, index, from, to);
+    if (landed) return landed;
+    let fill = this.fills.joined(info, index);
     if (!fill) {
       if (this.placement?.placeOf(this.blockId(info, index)) === "pass") return undefined;
-      fill = this.fillFor(info, index, fillKey);
+      fill = this.fills.fill(info, index);
       if (sequential) this.readAhead(info, index + 1);
-    } else this.stats.coalescedMisses++;
-    const joined = fill;
-    if (joined.checksEnd && index * bs + to >= info.size) return this.lend(joined, async () => (await joined.landed).subarray(from, to));
-    return this.lend(joined, async () => (await joined.bytes).slice(from, Math.min(to, info.size - index * bs)));
-  }
-
-  private fillKey(info: ObjectInfo, index: number): string {
-    return `${info.bucket}\n${info.key}\n${info.etag}\n${index}`;
+    }
+    return this.fills.piece(fill, info, index, from, to);
   }
 
   /**
@@ -258,101 +175,12 @@ export class ObjectReader {
     }
   }
 
-  /** The fill of this block in flight, or a new one: one origin request however many readers join. */
-  private fillFor(info: ObjectInfo, index: number, fillKey: string): Fill {
-    const found = this.filling.get(fillKey);
-    if (found) {
-      this.stats.coalescedMisses++;
-      return found;
-    }
-    this.stats.blockMisses++;
-    const offset = index * this.blockSizeBytes;
-    const length = Math.min(this.blockSizeBytes, info.size - offset);
-    const bytes = this.fillSlots.acquire().then((release) => {
-      try {
-        const arriving = this.origin.streamRange?.(info.bucket, info.key, info.etag, offset, length) ?? ArrivingBytes.from(length, this.origin.readRange(info.bucket, info.key, info.etag, offset, length));
-        arriving.done.then(release, release);
-        return arriving;
-      } catch (error) {
-        release();
-        throw error;
-      }
-    });
-    return this.track(info, index, fillKey, bytes);
-  }
-
-  /** Registers a fill; once its bytes are all in, they are checked and stored (landFilled), and the fill is forgotten. */
-  private track(info: ObjectInfo, index: number, fillKey: string, bytes: Promise<ArrivingBytes>): Fill {
-    const fill: Fill = { bytes, landed: Promise.resolve(new Uint8Array(0)), checksEnd: index === 0 && info.size <= this.blockSizeBytes && lineageFromMetadata(info.metadata).crc32c !== undefined, holders: 0 };
-    const ownHold = this.hold(fill);
-    fill.landed = bytes.then((arriving) => arriving.done).then((data) => this.landFilled(info, index, data, fillKey, fill));
-    this.filling.set(fillKey, fill);
-    // landFilled put the block in `landing` first: no moment in which a reader finds neither.
-    const forget = () => {
-      if (this.filling.get(fillKey) === fill) this.filling.delete(fillKey);
-      ownHold();
-    };
-    fill.landed.then(forget, forget);
-    bytes.catch(() => undefined); // failures reach the readers through `landed` and slice()
-    return fill;
-  }
-
   /**
    * A first block that came with the object's metadata (one request for both): checked and
    * stored like any fill, so the read that follows finds it. Failures only cost that saving.
    */
   landFirstBlock(info: ObjectInfo, first: ArrivingBytes): void {
-    const fillKey = this.fillKey(info, 0);
-    if (this.landing.has(fillKey) || this.filling.has(fillKey) || this.cache.has(this.blockId(info, 0)) || first.length !== Math.min(this.blockSizeBytes, info.size)) {
-      // Not kept, but the origin sent it all the same: `bytesBySource.origin` counts what came.
-      first.done.then((data) => (this.stats.bytesFromOrigin += data.length), () => undefined).finally(() => first.recycle());
-      return;
-    }
-    const fill = this.track(info, 0, fillKey, Promise.resolve(first));
-    fill.landed.catch((error: unknown) => {
-      if (error instanceof LineageMismatchError) return; // logged as an error where it was found
-      this.logger.warn("first block not kept", { bucket: info.bucket, key: info.key, error: error instanceof Error ? error.message : String(error) });
-    });
-  }
-
-  private landFilled(info: ObjectInfo, index: number, data: Uint8Array, fillKey: string, fill: Fill): Uint8Array {
-    this.stats.bytesFromOrigin += data.length;
-    if (index === 0 && data.length === info.size) this.verifyWhole(info, crc32c(Buffer.from(data.buffer, data.byteOffset, data.length)));
-    const id = this.blockId(info, index);
-    const placement = this.placement?.placeOf(id) ?? "own";
-    if (placement === "pass") return data;
-    // The cache write reads `data` until it ends: the landing entry holds the memory till then.
-    const release = this.hold(fill);
-    this.landing.set(fillKey, { data, fill });
-    this.cache
-      .put(id, data)
-      .then(() => {
-        if (placement !== "near") return;
-        // Dropped near copies are best effort: a pinned one stays, a failed unlink is retried by eviction.
-        for (const old of this.placement?.admitNear(id, data.length) ?? []) void this.cache.remove(old).catch(() => false);
-      })
-      .catch((error: unknown) => {
-        this.logger.warn("cache write failed", { bucket: info.bucket, key: info.key, index, error: error instanceof Error ? error.message : String(error) });
-      })
-      .finally(() => {
-        this.landing.delete(fillKey);
-        release();
-      });
-    return data;
-  }
-
-  /** Compares a whole object's CRC32C with the source's; throws LineageMismatchError. */
-  private verifyWhole(info: ObjectInfo, crc: number): void {
-    const expected = lineageFromMetadata(info.metadata).crc32c;
-    if (!expected) return;
-    if (toBase64(toBytesBE(crc)) === expected) {
-      this.stats.verifiedObjects++;
-      return;
-    }
-    this.stats.lineageMismatches++;
-    this.logger.error("object does not match its source checksum", { bucket: info.bucket, key: info.key, etag: info.etag, expectedCrc32c: expected });
-    void this.cache.dropObject(info.bucket, info.key).catch(() => undefined);
-    throw new LineageMismatchError(`${info.bucket}/${info.key} does not match the CRC32C recorded at its source`);
+    this.fills.landFirstBlock(info, first);
   }
 
   /**
@@ -381,10 +209,9 @@ export class ObjectReader {
     const fetchOne = (i: number) => (startIn(i) > 0 || endIn(i) < Math.min(bs, info.size - i * bs) ? this.piece(info, i, startIn(i), endIn(i)) : this.block(info, i));
     const launch = (i: number) => {
       if (i > last || inFlight.has(i) || streaming.has(i)) return;
-      const key = this.fillKey(info, i);
-      if (!options.wholeBlocks && !this.cache.has(this.blockId(info, i)) && !this.landing.has(key)) {
-        const fill = this.fillFor(info, i, key);
-        streaming.set(i, { fill, release: this.hold(fill) });
+      if (!options.wholeBlocks && !this.cache.has(this.blockId(info, i)) && !this.fills.hasLanded(info, i)) {
+        const fill = this.fills.fill(info, i);
+        streaming.set(i, { fill, release: this.fills.hold(fill) });
         return;
       }
       const p = fetchOne(i);
@@ -404,9 +231,9 @@ export class ObjectReader {
             // The object's last bytes wait for its check: a mismatch fails the read before it completes.
             if (ends && fill.checksEnd && offset + length === info.size) data = (await fill.landed).subarray(at, endIn(i));
             if (whole) crc = crc32c(Buffer.from(data.buffer, data.byteOffset, data.length), crc);
-            if (whole && ends) this.verifyWhole(info, crc);
+            if (whole && ends) this.fills.verifyWhole(info, crc);
             at += data.length;
-            yield { data, release: this.hold(fill) };
+            yield { data, release: this.fills.hold(fill) };
           }
           streaming.delete(i);
           stream.release();
@@ -417,7 +244,7 @@ export class ObjectReader {
         const data = block.data;
         // A whole-object read takes every cached block whole, so `whole` never meets a piece of one.
         if (whole) crc = crc32c(Buffer.from(data.buffer, data.byteOffset, data.length), crc);
-        if (whole && i === last) this.verifyWhole(info, crc);
+        if (whole && i === last) this.fills.verifyWhole(info, crc);
         yield block;
       }
     } finally {
@@ -442,7 +269,7 @@ export class ObjectReader {
     for (let i = from; i < Math.min(count, from + this.readAheadBlocks); i++) {
       // A block this node would not keep is not worth fetching before it is asked for.
       if (this.placement?.placeOf(this.blockId(info, i)) === "pass") continue;
-      if (this.cache.has(this.blockId(info, i)) || this.landing.has(this.fillKey(info, i)) || this.filling.has(this.fillKey(info, i))) continue;
+      if (this.cache.has(this.blockId(info, i)) || this.fills.busy(info, i)) continue;
       this.stats.readAheadBlocks++;
       this.block(info, i).then((b) => b.release(), () => undefined); // best effort: a real read retries and reports
     }
