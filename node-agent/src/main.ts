@@ -155,6 +155,14 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
 
   if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl, recent, cacheDir: config.cacheDir, cacheSizeBytes: config.cacheSizeBytes, driver: config.mountDriver, passthroughBudgetBytes: config.passthroughBudgetBytes });
 
+  // The edge, asked once at start: a job's first read then does not wait for the bucket list
+  // (a round trip to a far edge), and the log says at once whether the edge answers.
+  const asked = Date.now();
+  metadata.listBuckets().then(
+    (buckets) => logger.info("edge reachable", { buckets: buckets.length, ms: Date.now() - asked }),
+    (error: unknown) => logger.warn("edge not reachable at start", { error: error instanceof Error ? error.message : String(error) }),
+  );
+
   const resumed = await warm.resume();
   if (resumed.length) logger.info("refilling remembered warms", { jobs: resumed.map((j) => `${j.bucket}/${j.prefix}`) });
 

@@ -50,3 +50,39 @@ test("a cold read of a small object makes one origin request, and a second read 
   expect(cache.has({ bucket: "datasets", key: "ep.h5", etag: "e1", index: 0 })).toBe(true);
   await cache.close();
 });
+
+test("a cold read does not wait for the manifest probes: they load behind it", async () => {
+  const object = randomBytes(1000);
+  const info: ObjectInfo = { bucket: "datasets", key: "runs/r1/ep.h5", size: object.length, etag: "e1", lastModified: new Date(0), contentType: "application/octet-stream", metadata: {} };
+  const probes: string[] = [];
+  let answerProbes: () => void = () => undefined;
+  const probesAnswered = new Promise<void>((resolve) => (answerProbes = resolve));
+  const origin: ObjectOrigin = {
+    listBuckets: async () => ["datasets"],
+    head: async () => info,
+    revalidate: async () => "unchanged",
+    readRange: async (_b, _k, _e, offset, length) => Uint8Array.from(object.subarray(offset, offset + length)),
+    list: async () => { throw new Error("not listed in this test"); },
+    // A far origin's manifest probes: answered (none found) only when the test says so.
+    getSmall: async (_b, key) => {
+      probes.push(key);
+      await probesAnswered;
+      return undefined;
+    },
+    headWithFirstBlock: async (_b, _k, size) => ({ info, first: ArrivingBytes.of(Uint8Array.from(object.subarray(0, size))) }),
+  };
+  const logger = createLogger({ component: "test", level: "error", write: () => undefined });
+  const metadata = new MetadataCache({ origin, logger, ttlSeconds: "indefinite" });
+  const landed: string[] = [];
+  metadata.landFirstBlocksWith(BLOCK, (i) => landed.push(i.key));
+  // Resolves while every probe is still unanswered: before, it waited for them one by one.
+  expect((await metadata.headForRead("datasets", "runs/r1/ep.h5"))?.etag).toBe("e1");
+  expect(landed).toEqual(["runs/r1/ep.h5"]);
+  expect(probes.length).toBeGreaterThan(0);
+  answerProbes();
+  await new Promise((r) => setTimeout(r, 10));
+  // Once known absent, a later cold read asks nothing about manifests again.
+  const before = probes.length;
+  await metadata.headForRead("datasets", "runs/r1/ep2.h5");
+  expect(probes.length).toBe(before);
+});

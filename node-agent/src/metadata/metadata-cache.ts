@@ -134,7 +134,13 @@ export class MetadataCache {
     const id = `${bucket}\n${key}`;
     const first = this.firstBlock;
     const getFirst = this.origin.headWithFirstBlock?.bind(this.origin);
-    if (!first || !getFirst || this.heads.has(id) || key.startsWith(RESERVED_PREFIX) || first.mayBeCached(bucket, key) || (await this.manifestFor(bucket, key))) return this.head(bucket, key);
+    if (!first || !getFirst || this.heads.has(id) || key.startsWith(RESERVED_PREFIX) || first.mayBeCached(bucket, key)) return this.head(bucket, key);
+    // Manifests not probed yet load behind this read instead of before it: on a far origin
+    // each probe is a round trip (two for a key one folder deep), and this GET brings the
+    // object's own metadata anyway.
+    const manifest = this.knownManifest(bucket, key);
+    if (manifest === "unknown") this.manifestFor(bucket, key).catch(() => undefined);
+    else if (manifest) return this.head(bucket, key);
     this.stats.headMisses++;
     return this.headFlight.run(id, async () => {
       const got = await getFirst(bucket, key, first.sizeBytes);
@@ -203,6 +209,16 @@ export class MetadataCache {
         throw error;
       }
     }).promise;
+  }
+
+  /** The nearest manifest covering `key` as far as memory knows, or "unknown" while a candidate is not probed (or stale). */
+  private knownManifest(bucket: string, key: string): ManifestIndex | undefined | "unknown" {
+    for (const manifestKey of candidateManifestKeys(key)) {
+      const entry = this.manifests.get(`${bucket}\n${manifestKey}`);
+      if (!this.fresh(entry)) return "unknown";
+      if (entry?.value?.index.covers(key)) return entry.value.index;
+    }
+    return undefined;
   }
 
   /** The nearest loaded manifest covering `keyOrPrefix`, loading candidates on first use. */
