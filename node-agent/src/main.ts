@@ -91,7 +91,9 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       cache.dropObject(bucket, key).catch((error: unknown) => logger.warn("dropping old blocks failed", { bucket, key, error: String(error) }));
     },
   });
-  reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks, ...(pool ? { placement: pool.placement } : {}) });
+  // A passthrough mount reads wholly cached objects as whole-object files: fills of whole objects are stored that way at once.
+  const wholeObjectFiles = config.mount !== undefined && config.passthroughBudgetBytes > 0;
+  reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks, wholeObjectFiles, ...(pool ? { placement: pool.placement } : {}) });
   const readPath = reader;
   metadata.landFirstBlocksWith(
     config.blockSizeBytes,
@@ -100,7 +102,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
   );
   // Shared by the mount and the S3 endpoint: one verified copy of a hot block serves both.
   const recent = new RecentBlocks({ reader, maxBlocks: Math.max(8, Math.floor(RECENT_BLOCK_BYTES / config.blockSizeBytes)) });
-  const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger, wholeObjectFiles: config.mount !== undefined && config.passthroughBudgetBytes > 0 });
+  const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger, wholeObjectFiles });
   const started = Date.now();
   let view: MountedView | undefined;
   const status = () => {

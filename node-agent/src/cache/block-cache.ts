@@ -65,6 +65,11 @@ export interface BlockCache {
   /** Stores a block durably (temp file + rename). May evict others first; never evicts pinned blocks. */
   put(id: BlockId, data: Uint8Array): Promise<void>;
   /**
+   * Stores a whole object (`data` is all of it) as a whole-object file straight away, the
+   * form holdWholeFile() would rewrite its blocks into; as put() of its blocks when it cannot.
+   */
+  putWhole(object: CachedObject, data: Uint8Array): Promise<void>;
+  /**
    * The block's file and checked CRCs, when its header is already in memory (read or written
    * lately); no disk I/O. The file may be evicted at any time after: the caller must treat a
    * file it cannot open as a miss, and check every byte it reads against the CRCs.

@@ -445,6 +445,36 @@ export class DiskBlockCache implements BlockCache {
       lease.release();
       if (length !== expected) return undefined;
     }
+    return this.writeWholeData(object, h, data, writtenSec, true);
+  }
+
+  async putWhole(object: CachedObject, data: Uint8Array): Promise<void> {
+    this.assertOpen();
+    if (data.length !== object.size) throw new RangeError(`whole object of ${object.size} bytes given ${data.length}`);
+    if (!this.wholeFiles || !fitsWholeFile(object, this.blockSizeBytes)) {
+      for (let i = 0; i * this.blockSizeBytes < Math.max(1, object.size); i++) await this.put({ ...object, index: i }, data.subarray(i * this.blockSizeBytes, (i + 1) * this.blockSizeBytes));
+      return;
+    }
+    const h = this.hashesOf({ ...object, index: WHOLE_OBJECT_INDEX });
+    if (this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) !== NONE) return;
+    const inFlight = namePrefix(h.stem, WHOLE_OBJECT_INDEX);
+    const joined = this.joining.get(inFlight);
+    if (joined !== undefined) return void (await joined);
+    const writing = (async () => {
+      if (this.scanning) await this.scanDone;
+      return this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE ? this.writeWholeData(object, h, data, Math.floor(this.cfg.now() / 1000), false) : undefined;
+    })().finally(() => this.joining.delete(inFlight));
+    this.joining.set(inFlight, writing);
+    await writing;
+  }
+
+  /**
+   * Writes `data`, all of a version, as its whole-object file, then drops its blocks; held
+   * (for a passthrough open) or not. Undefined, nothing changed, when it cannot.
+   */
+  private async writeWholeData(object: CachedObject, h: BlockHashes, data: Uint8Array, writtenSec: number, hold: boolean): Promise<string | undefined> {
+    const id: BlockId = { bucket: object.bucket, key: object.key, etag: object.etag, index: WHOLE_OBJECT_INDEX };
+    const blocks = Math.ceil(object.size / this.blockSizeBytes);
     const header = encodeHeader(id, data, this.blockSizeBytes);
     const name: BlockName = { ...h, index: WHOLE_OBJECT_INDEX, fileBytes: object.size, writtenSec };
     try {
@@ -458,7 +488,8 @@ export class DiskBlockCache implements BlockCache {
       const pinned = await this.recordPins(id, h);
       await this.renameIntoPlace(tmp, name);
       this.headers.set(this.pathOf(name), { bytes: header, headerLength: header.length, dataLength: object.size, chunkBytes: chunkBytesFor(this.blockSizeBytes) });
-      this.index.hold(this.index.add(name, pinned, true));
+      const slot = this.index.add(name, pinned, true);
+      if (hold) this.index.hold(slot);
     } catch (err) {
       const leftover = await removeFile(tmp);
       if (leftover !== undefined) this.cfg.logger.error("cannot remove temp file", { path: tmp, err: String(leftover) });

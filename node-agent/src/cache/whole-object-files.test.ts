@@ -53,6 +53,32 @@ describe("whole-object files", () => {
     expect(await allBlockFiles(dir)).toEqual([path]);
   });
 
+  test("putWhole stores a whole object as its whole-object file at once, which holdWholeFile then holds as it is", async () => {
+    const dir = await dirs.make();
+    const c = await cacheIn(dir);
+    const data = bytes(40_000);
+    const object = { bucket: "datasets", key: "ep/1.h5", etag: "etag-1", size: data.length };
+    await c.putWhole(object, data);
+    const [file] = await allBlockFiles(dir);
+    expect(await allBlockFiles(dir)).toHaveLength(1);
+    expect((await readFile(file ?? "")).equals(data)).toBe(true); // no block header: the bytes from offset 0
+    expect(c.stats()).toMatchObject({ usedBytes: data.length, objects: 1 });
+    expect((await readBlock(c, "ep/1.h5", 0))?.equals(data)).toBe(true);
+    // Held as it is: the same inode, not a rewrite; and evictable again once released.
+    const before = await stat(file ?? "");
+    expect(await c.holdWholeFile(object)).toBe(file);
+    expect((await stat(file ?? "")).ino).toBe(before.ino);
+    c.releaseWholeFile(object);
+    // Where a whole-object file cannot be (blocks that are not whole chunks here), it is stored as blocks.
+    const blocksDir = await dirs.make();
+    const odd = await cacheIn(blocksDir, { blockSizeBytes: 100_000 });
+    const two = bytes(150_000);
+    expect(fitsWholeFile({ bucket: "datasets", key: "odd.bin", etag: "etag-1", size: two.length }, 100_000)).toBe(false);
+    await odd.putWhole({ bucket: "datasets", key: "odd.bin", etag: "etag-1", size: two.length }, two);
+    expect(await allBlockFiles(blocksDir)).toHaveLength(2);
+    expect(Buffer.from((await odd.get(blockId("odd.bin", 1))) ?? []).equals(two.subarray(100_000))).toBe(true);
+  });
+
   test("is not made while a block is missing, nor for a version too large for a header in an xattr", async () => {
     const c = await cacheIn(await dirs.make());
     const data = bytes(3 * BLOCK);

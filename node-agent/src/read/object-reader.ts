@@ -29,6 +29,8 @@ export interface ObjectReaderOptions {
   readAheadBlocks?: number;
   /** Which filled blocks to keep (a pool keeps its share plus bounded near copies); default: all. */
   placement?: BlockPlacement;
+  /** Store a fill that is a whole object as a whole-object file at once (see OriginFillsOptions). */
+  wholeObjectFiles?: boolean;
 }
 
 export interface ReaderStats {
@@ -58,7 +60,7 @@ export class ObjectReader {
   constructor(options: ObjectReaderOptions) {
     this.cache = options.cache;
     this.logger = options.logger;
-    this.fills = new OriginFills({ cache: options.cache, origin: options.origin, logger: options.logger, stats: this.stats, concurrency: options.fillConcurrency ?? 16, placement: options.placement });
+    this.fills = new OriginFills({ cache: options.cache, origin: options.origin, logger: options.logger, stats: this.stats, concurrency: options.fillConcurrency ?? 16, placement: options.placement, wholeObjects: options.wholeObjectFiles });
     this.windowBlocks = Math.max(1, options.windowBlocks ?? 4);
     this.readAheadBlocks = Math.max(0, options.readAheadBlocks ?? 2);
     this.placement = options.placement;

@@ -58,6 +58,11 @@ export interface OriginFillsOptions {
   /** Origin requests running at once. */
   concurrency: number;
   placement?: BlockPlacement | undefined;
+  /**
+   * A fill that is a whole object is stored as a whole-object file at once (the mount passes
+   * such files through): not written as a block first and rewritten when a lookup wants it.
+   */
+  wholeObjects?: boolean | undefined;
 }
 
 function toBytesBE(value: number): Uint8Array {
@@ -231,8 +236,8 @@ export class OriginFills {
     const key = fillKey(info, index);
     const release = this.hold(fill);
     this.landing.set(key, { data, fill });
-    cache
-      .put(id, data)
+    const whole = this.o.wholeObjects === true && index === 0 && data.length === info.size;
+    (whole ? cache.putWhole({ bucket: info.bucket, key: info.key, etag: info.etag, size: info.size }, data) : cache.put(id, data))
       .then(() => {
         if (place !== "near") return;
         // Dropped near copies are best effort: a pinned one stays, a failed unlink is retried by eviction.
