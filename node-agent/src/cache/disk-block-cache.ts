@@ -451,21 +451,24 @@ export class DiskBlockCache implements BlockCache {
   async putWhole(object: CachedObject, data: Uint8Array): Promise<void> {
     this.assertOpen();
     if (data.length !== object.size) throw new RangeError(`whole object of ${object.size} bytes given ${data.length}`);
-    if (!this.wholeFiles || !fitsWholeFile(object, this.blockSizeBytes)) {
-      for (let i = 0; i * this.blockSizeBytes < Math.max(1, object.size); i++) await this.put({ ...object, index: i }, data.subarray(i * this.blockSizeBytes, (i + 1) * this.blockSizeBytes));
-      return;
-    }
+    if (!this.wholeFiles || !fitsWholeFile(object, this.blockSizeBytes)) return this.putBlocks(object, data);
     const h = this.hashesOf({ ...object, index: WHOLE_OBJECT_INDEX });
     if (this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) !== NONE) return;
     const inFlight = namePrefix(h.stem, WHOLE_OBJECT_INDEX);
-    const joined = this.joining.get(inFlight);
-    if (joined !== undefined) return void (await joined);
-    const writing = (async () => {
-      if (this.scanning) await this.scanDone;
-      return this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE ? this.writeWholeData(object, h, data, Math.floor(this.cfg.now() / 1000), false) : undefined;
-    })().finally(() => this.joining.delete(inFlight));
-    this.joining.set(inFlight, writing);
-    await writing;
+    let writing = this.joining.get(inFlight);
+    if (writing === undefined) {
+      writing = (async () => {
+        if (this.scanning) await this.scanDone;
+        return this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE ? this.writeWholeData(object, h, data, Math.floor(this.cfg.now() / 1000), false) : undefined;
+      })().finally(() => this.joining.delete(inFlight));
+      this.joining.set(inFlight, writing);
+    }
+    // Not written (no room without evicting, no xattrs after all): blocks, as put() stores them.
+    if ((await writing) === undefined && this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE) await this.putBlocks(object, data);
+  }
+
+  private async putBlocks(object: CachedObject, data: Uint8Array): Promise<void> {
+    for (let i = 0; i * this.blockSizeBytes < Math.max(1, object.size); i++) await this.put({ ...object, index: i }, data.subarray(i * this.blockSizeBytes, (i + 1) * this.blockSizeBytes));
   }
 
   /**
