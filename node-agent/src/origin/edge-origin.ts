@@ -90,7 +90,7 @@ export class EdgeOrigin implements ObjectOrigin {
   }
 
   private send(method: string, url: URL, extraHeaders: Record<string, string> = {}): Promise<RawResponse> {
-    return this.exchange(method, url, extraHeaders, async (response) => ({ status: response.statusCode, headers: response.headers, body: new Uint8Array(await response.body.arrayBuffer()) }));
+    return this.exchange(method, url, extraHeaders, (response) => this.drained(response));
   }
 
   /** A response whose body is still to be read (the caller reads or drops it). */
@@ -98,7 +98,7 @@ export class EdgeOrigin implements ObjectOrigin {
     return this.exchange(method, url, extraHeaders, async (response) => response);
   }
 
-  /** A response read whole, for an answer that is not the bytes asked for (an error document). */
+  /** A response read whole (metadata, listings, error documents). */
   private async drained(response: Dispatcher.ResponseData): Promise<RawResponse> {
     return { status: response.statusCode, headers: response.headers, body: new Uint8Array(await response.body.arrayBuffer()) };
   }
