@@ -71,6 +71,8 @@ export class DiskBlockCache implements BlockCache {
   private readonly joining = new Map<string, Promise<string | undefined>>();
   /** Key hashes dropped while the scan runs, so it does not index files it listed before they went. */
   private readonly droppedDuringScan = new Set<string>();
+  /** Fan directories this process made or found made: renames into them need no mkdir first. */
+  private readonly fanDirsMade = new Set<string>();
   private scanning = true;
   private closed = false;
   private scanDone: Promise<void> = Promise.resolve();
@@ -515,15 +517,23 @@ export class DiskBlockCache implements BlockCache {
 
   private async renameIntoPlace(tmp: string, name: BlockName): Promise<void> {
     const path = this.pathOf(name);
+    const fan = fanDir(name.keyHi);
     // A file renamed over this path is another inode: a descriptor of the old one must not linger.
     this.files.drop(path);
+    // A fresh cache would otherwise pay a failed rename for nearly every early block (4096 fan dirs).
+    if (!this.fanDirsMade.has(fan)) await this.makeFanDir(fan);
     try {
       await rename(tmp, path);
     } catch (err) {
       if (errnoCode(err) !== "ENOENT") throw err;
-      await mkdir(join(this.blocksDir, fanDir(name.keyHi)), { recursive: true });
+      await this.makeFanDir(fan);
       await rename(tmp, path);
     }
+  }
+
+  private async makeFanDir(fan: string): Promise<void> {
+    await mkdir(join(this.blocksDir, fan), { recursive: true });
+    this.fanDirsMade.add(fan);
   }
 
   /** Pins are by key prefix; records this key under every pin that covers it. */
