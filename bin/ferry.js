@@ -14,7 +14,20 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 process.env.UV_THREADPOOL_SIZE ??= "64";
 const [major, minor] = process.versions.node.split(".").map(Number);
 const stripsTypes = major > 22 || (major === 22 && minor >= 18);
+// V8 flags the agent runs with. Each chunk a socket reads is a fresh ArrayBuffer outside V8's
+// heap, and by default V8 runs a full mark-compact whenever such memory has grown by some tens
+// of MiB, though scavenges already free these short-lived buffers: a cold read paid for a full
+// GC about every 32 MiB (`--trace-gc` during bench:cold's S3 pass: 12 mark-compacts per 381
+// MiB, 1 with this flag; bench:cold's agent CPU per MiB and agent-s3 ratio are in the README).
+// V8 reads it only when the heap is set up, so it must be on the command line: the agent
+// re-executes itself with it (same process).
+const AGENT_V8_FLAGS = ["--external-memory-accounted-in-global-limit"];
+const v8Flags = process.argv[2] === "agent" ? AGENT_V8_FLAGS : [];
 
+if (stripsTypes && v8Flags.some((flag) => !process.execArgv.includes(flag)) && typeof process.execve === "function") {
+  // execve keeps the pid: a supervisor's signals (and a test's kill -9) still reach the agent.
+  process.execve(process.execPath, [process.execPath, ...v8Flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
+}
 if (stripsTypes) {
   // Compiled (and type-stripped) modules are cached on disk between runs: a replicate run
   // starts in about half the time (measured 0.69 → 0.37 s to its first request), which counts
@@ -29,7 +42,7 @@ if (stripsTypes) {
     );
     process.exit(1);
   }
-  const child = spawn(bundled, [join(root, "cli", "main.ts"), ...process.argv.slice(2)], {
+  const child = spawn(bundled, [...v8Flags, join(root, "cli", "main.ts"), ...process.argv.slice(2)], {
     stdio: "inherit",
   });
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
