@@ -26,7 +26,11 @@ const v8Flags = process.argv[2] === "agent" ? AGENT_V8_FLAGS : [];
 
 if (stripsTypes && v8Flags.some((flag) => !process.execArgv.includes(flag)) && typeof process.execve === "function") {
   // execve keeps the pid: a supervisor's signals (and a test's kill -9) still reach the agent.
-  process.execve(process.execPath, [process.execPath, ...v8Flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  try {
+    process.execve(process.execPath, [process.execPath, ...v8Flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  } catch {
+    // Not replaced (say, an exec refused by a sandbox): the agent runs as it is, without the flags.
+  }
 }
 if (stripsTypes) {
   // Compiled (and type-stripped) modules are cached on disk between runs: a replicate run

@@ -228,8 +228,8 @@ export class OriginFills {
   private land(info: ObjectInfo, index: number, data: Uint8Array, fill: Fill): Uint8Array {
     const { stats, placement, cache, logger } = this.o;
     stats.bytesFromOrigin += data.length;
-    // Only an object with a source checksum is checked (a CRC pass over every fill costs real
-    // throughput); a fill that checks its end is the whole of such an object.
+    // Only an object with a source checksum has something to be checked against (the CRC was
+    // computed for every whole-object fill and then dropped); `checksEnd` marks such a fill.
     if (fill.checksEnd) this.verifyWhole(info, crc32c(Buffer.from(data.buffer, data.byteOffset, data.length)));
     const id = blockId(info, index);
     const place = placement?.placeOf(id) ?? "own";
