@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ensureDevSecrets } from "./lib/dev-vars.ts";
-import { projectRoot, startEdge } from "./lib/edge-process.ts";
+import { type EdgeProcess, projectRoot, startEdge } from "./lib/edge-process.ts";
 
 const { values } = parseArgs({
   options: {
@@ -17,19 +17,27 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
   process.exit(2);
 }
 ensureDevSecrets(join(projectRoot, ".dev.vars"));
-const edge = await startEdge({
+// Handlers go in before wrangler starts: the edge can answer before startEdge() returns, and a
+// signal in that window must still stop wrangler and workerd, not kill this process alone
+// (seen in CI as an exit by SIGINT instead of 0). A signal during start stops right after it.
+let stopping = false;
+let edge: EdgeProcess | undefined;
+const stop = (): void => {
+  if (edge) void edge.stop().then(() => process.exit(0));
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    stopping = true;
+    stop();
+  });
+}
+edge = await startEdge({
   port,
   persistDir: values["state-dir"],
   onOutput: (line) => process.stdout.write(`${line}\n`),
 });
-process.stdout.write(`ferry edge listening on ${edge.url} (admin token in .dev.vars)\n`);
-let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    stopping = true;
-    void edge.stop().then(() => process.exit(0));
-  });
-}
+if (stopping) stop();
+else process.stdout.write(`ferry edge listening on ${edge.url} (admin token in .dev.vars)\n`);
 // wrangler exiting on its own (not because we stopped it) is a failure worth its code.
 edge.child.once("exit", (code) => {
   if (!stopping) process.exit(code ?? 1);
