@@ -15,10 +15,13 @@ const READER_DESCRIPTORS = 64;
 const READER_SCRATCH_BYTES = 4 * 1024 * 1024;
 
 // The reader thread: read()s of /dev/fuse, one request each, posted to the main thread.
-// The device is non-blocking and the reader spins on it for a moment after each request
-// before it sleeps in poll(): on a virtual machine a sleeping thread's wake-up costs about
-// as much as the whole answer. ENODEV means the file system was unmounted; EINTR and
-// ENOENT (a request aborted before it was read) are retried.
+// The device is non-blocking and the reader spins on it for a moment after each request it
+// answered itself before it sleeps in poll(): on a virtual machine a sleeping thread's
+// wake-up costs about as much as the whole answer, and such requests (opens, releases, READs
+// of cached blocks) come in quick runs. After a request handed to the main thread (a cold
+// lookup or READ, answered milliseconds later) it does not spin: on a busy node that spin only
+// takes CPU from the threads doing the work. ENODEV means the file system was unmounted;
+// EINTR and ENOENT (a request aborted before it was read) are retried.
 // Opens of inodes marked in the shared `slots` (small files of immutable datasets) are
 // answered here, with their releases: each would otherwise cost two hops to the main thread,
 // and small-file opens per second are what ImageFolder-style loaders live on (measured 11k →
@@ -60,6 +63,8 @@ const FAST_HIGH = 0x40000000, PASSTHROUGH_HIGH = 0x20000000;
 let nextFh = 0;
 const opens = new Map();
 let lastRequest = 0;
+// Whether the last request was answered here (then the next is likely soon: spin for it).
+let answeredHere = false;
 const mail = new Int32Array(mailBuffer);
 // Registered block files by inode (low word of the nodeid): { size, blockSize, blocks: Map(index → location) }.
 const files = new Map();
@@ -192,7 +197,7 @@ for (;;) {
     const errno = koffi.errno();
     if (errno === EAGAIN) {
       // Sleeps at most a second, so that a stop is seen even while a detached mount lives on.
-      if (performance.now() - lastRequest > spinMs && poll(pollFd, 1, 1000) === 0 && Atomics.load(stop, 0) !== 0) break;
+      if ((!answeredHere || performance.now() - lastRequest > spinMs) && poll(pollFd, 1, 1000) === 0 && Atomics.load(stop, 0) !== 0) break;
       continue;
     }
     if (errno === EINTR || errno === ENOENT) continue;
@@ -200,6 +205,7 @@ for (;;) {
     break;
   }
   lastRequest = performance.now();
+  answeredHere = true;
   if (Atomics.load(mail, 0) !== 0) takeMail();
   const opcode = buf.readUInt32LE(4);
   if (opcode === 15 /* READ */) {
@@ -242,6 +248,7 @@ for (;;) {
       continue;
     }
   }
+  answeredHere = false;
   const copy = new Uint8Array(n);
   copy.set(buf.subarray(0, n));
   parentPort.postMessage(copy, [copy.buffer]);
