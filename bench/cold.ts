@@ -13,17 +13,16 @@ import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { crc32c } from "@node-rs/crc32";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Agent, request } from "undici";
-import { nodeDigests } from "../s3/node-digests.ts";
-import { RequestSigner, uriEncode } from "../s3/sigv4.ts";
 import { startAgentProcess, type AgentProcess } from "../test/helpers/agent-process.ts";
-import { startLocalEdge, type TestKey } from "../test/helpers/local-edge.ts";
+import { startLocalEdge } from "../test/helpers/local-edge.ts";
 import { unmount } from "./train/mounts.ts";
 import { dropPageCache } from "./train/page-cache.ts";
+import { openReader, type SampleReader } from "./train/readers.ts";
+import type { Sample } from "./train/samples.ts";
 import { startShaper } from "./train/shaper.ts";
 
 const { values: args } = parseArgs({
@@ -70,46 +69,10 @@ const progress = (event: Record<string, unknown>, line: string): void => {
   process.stderr.write(json ? JSON.stringify(event) + "\n" : line + "\n");
 };
 
-/** One object read whole: its bytes' CRC32C. */
-type ReadOne = (index: number) => Promise<number>;
-
-function mountReader(root: string): ReadOne {
-  return async (index) => {
-    const fh = await open(join(root, `${index}.bin`), "r");
-    try {
-      const buffer = Buffer.allocUnsafe(MiB);
-      let crc = 0;
-      let done = 0;
-      for (;;) {
-        const { bytesRead } = await fh.read(buffer, 0, buffer.length, done);
-        if (bytesRead === 0) break;
-        crc = crc32c(buffer.subarray(0, bytesRead), crc);
-        done += bytesRead;
-      }
-      if (done !== SIZE) throw new Error(`short read of ${index}.bin through the mount: ${done} of ${SIZE} bytes`);
-      return crc;
-    } finally {
-      await fh.close();
-    }
-  };
-}
-
-function s3Reader(endpoint: string, dispatcher: Agent, key: TestKey | undefined): ReadOne {
-  const signer = key ? new RequestSigner(key, { digests: nodeDigests }) : undefined;
-  return async (index) => {
-    const url = new URL(`${endpoint}/datasets/${uriEncode(`${PREFIX}${index}.bin`, { keepSlash: true })}`);
-    const headers = signer ? await signer.sign({ method: "GET", url, headers: {} }) : {};
-    const response = await request(url, { headers, dispatcher });
-    if (response.statusCode !== 200) throw new Error(`GET ${url.pathname}: HTTP ${response.statusCode}: ${(await response.body.text()).slice(0, 200)}`);
-    let crc = 0;
-    let done = 0;
-    for await (const chunk of response.body as AsyncIterable<Buffer>) {
-      crc = crc32c(chunk, crc);
-      done += chunk.length;
-    }
-    if (done !== SIZE) throw new Error(`short GET of ${url.pathname}: ${done} of ${SIZE} bytes`);
-    return crc;
-  };
+/** Object `index` as bench:train's readers take it: read whole, from offset 0. */
+function sample(index: number): Sample {
+  const file = `${index}.bin`;
+  return { key: file, file, offset: 0, length: SIZE };
 }
 
 /** Clock ticks (1/100 s) a process has used, all threads. */
@@ -141,7 +104,7 @@ interface Pass {
   machineBusy: number;
 }
 
-async function pass(path: PathName, readers: number, round: number, read: ReadOne, expected: readonly number[], agent: AgentProcess | undefined): Promise<Pass> {
+async function pass(path: PathName, readers: number, round: number, reader: SampleReader, expected: readonly number[], agent: AgentProcess | undefined): Promise<Pass> {
   if (!dropPageCache()) throw new Error("cannot drop the page cache (needs root and a writable /proc/sys/vm)");
   const latencies = new Array<number>(OBJECTS);
   const agentBefore = agent?.child.pid !== undefined ? processTicks(agent.child.pid) : 0;
@@ -152,7 +115,7 @@ async function pass(path: PathName, readers: number, round: number, read: ReadOn
     Array.from({ length: readers }, async () => {
       for (let i = next++; i < OBJECTS; i = next++) {
         const t0 = performance.now();
-        const crc = await read(i);
+        const { crc32c: crc } = await reader.read(sample(i), { checksum: true });
         latencies[i] = performance.now() - t0;
         if (crc !== expected[i]) throw new Error(`${path}: object ${i} read back with CRC32C ${crc}, uploaded ${expected[i]}`);
       }
@@ -211,18 +174,18 @@ try {
         const order = PATHS.map((_, i) => PATHS[(i + round + readers) % PATHS.length]!);
         for (const path of order) {
           let agent: AgentProcess | undefined;
-          const dispatcher = new Agent({ connections: readers, keepAliveTimeout: 30_000 });
+          let reader: SampleReader | undefined;
           const dir = join(work, `agent-${++generation}`);
           const mount = join(dir, "mnt");
           try {
-            let read: ReadOne;
-            if (path === "direct") read = s3Reader(shaper.url, dispatcher, readKey);
+            // bench:train's own readers: the same clients its cold ratio is measured with.
+            if (path === "direct") reader = openReader({ kind: "s3", endpoint: shaper.url, bucket: "datasets", prefix: PREFIX, credentials: readKey }, { concurrency: readers });
             else {
               mkdirSync(path === "agent-mount" ? mount : dir, { recursive: true });
               agent = await startAgentProcess({ edgeUrl: shaper.url, key: nodeKey, cacheDir: join(dir, "cache"), args: ["--metadata-ttl", "indefinite", "--min-free", "0%", ...(path === "agent-mount" ? ["--mount", mount] : [])] });
-              read = path === "agent-mount" ? mountReader(join(mount, "datasets", PREFIX)) : s3Reader(agent.url, dispatcher, undefined);
+              reader = openReader(path === "agent-mount" ? { kind: "posix", root: join(mount, "datasets", PREFIX) } : { kind: "s3", endpoint: agent.url, bucket: "datasets", prefix: PREFIX }, { concurrency: readers });
             }
-            const result = await pass(path, readers, round, read, expected, agent);
+            const result = await pass(path, readers, round, reader, expected, agent);
             passes.push(result);
             progress(
               { event: "pass", ...result },
@@ -230,7 +193,8 @@ try {
                 `${result.agentCpuMsPerMiB !== undefined ? `  agent ${result.agentCpuMsPerMiB.toFixed(1)} ms CPU/MiB` : ""}  machine ${(result.machineBusy * 100).toFixed(0)}% busy`,
             );
           } finally {
-            await dispatcher.close();
+            // Open files first: the mount goes away with the agent.
+            await reader?.close();
             await agent?.stop();
             if (path === "agent-mount") await unmount(mount);
             await rm(dir, { recursive: true, force: true });
