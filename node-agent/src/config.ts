@@ -15,6 +15,12 @@ export interface AgentConfig {
   /** How the mount talks to the kernel: its own /dev/fuse connection (root; passthrough for large cached files), libfuse, or whichever works. */
   mountDriver: "auto" | "kernel" | "libfuse";
   /**
+   * How the kernel driver opens files: `passthrough` asks the agent at every open and hands the
+   * kernel the cached file to read itself; `page-cache` lets the kernel open files without
+   * asking (FUSE no-open) and keep their pages, for small-file data sets that fit in memory.
+   */
+  mountMode: "passthrough" | "page-cache";
+  /**
    * Disk the kernel driver may spend on copies of cached objects it passes through that the
    * cache cannot keep as whole-object files (over about 60 MiB, or no xattrs); 0 turns
    * passthrough off. The cache's own whole-object files need none of it.
@@ -69,6 +75,7 @@ const SETTINGS = {
   listen: { flag: "--listen", env: "FERRY_LISTEN" },
   mount: { flag: "--mount", env: "FERRY_MOUNT" },
   "mount-driver": { flag: "--mount-driver", env: "FERRY_MOUNT_DRIVER" },
+  "mount-mode": { flag: "--mount-mode", env: "FERRY_MOUNT_MODE" },
   "passthrough-budget": { flag: "--passthrough-budget", env: "FERRY_PASSTHROUGH_BUDGET" },
   "metadata-ttl": { flag: "--metadata-ttl", env: "FERRY_METADATA_TTL" },
   "block-size": { flag: "--block-size", env: "FERRY_BLOCK_SIZE" },
@@ -217,6 +224,10 @@ export function resolveConfig(sources: { flags: RawSettings; env: NodeJS.Process
   const mount = get("mount");
   const mountDriver = get("mount-driver") ?? "auto";
   if (!["auto", "kernel", "libfuse"].includes(mountDriver)) throw new ConfigError(`${where("mount-driver")} must be auto, kernel or libfuse, got "${mountDriver}"`);
+  const mountMode = get("mount-mode") ?? "passthrough";
+  if (!["passthrough", "page-cache"].includes(mountMode)) throw new ConfigError(`${where("mount-mode")} must be passthrough or page-cache, got "${mountMode}"`);
+  // The kernel would keep a changed object's old pages: nothing asks the agent at open.
+  if (mountMode === "page-cache" && ttl !== "indefinite") throw new ConfigError(`${where("mount-mode")} page-cache needs ${where("metadata-ttl")} indefinite: the kernel keeps files' pages without asking the agent, so the objects must never change`);
   const cacheSizeBytes = parseBytes(get("cache-size") ?? "500GiB", "cache-size");
   const pool = resolvePool(get, cacheSizeBytes);
   return Object.freeze({
@@ -228,6 +239,7 @@ export function resolveConfig(sources: { flags: RawSettings; env: NodeJS.Process
     listen: { host: listen[1].replace(/^\[(.*)\]$/, "$1"), port: Number(listen[2]) },
     ...(mount ? { mount } : {}),
     mountDriver: mountDriver as AgentConfig["mountDriver"],
+    mountMode: mountMode as AgentConfig["mountMode"],
     passthroughBudgetBytes: parseShareOfCache(get("passthrough-budget") ?? "10%", cacheSizeBytes, "passthrough-budget"),
     metadataTtl: ttl,
     blockSizeBytes,
@@ -250,6 +262,7 @@ export function describeConfig(config: AgentConfig): Record<string, unknown> {
     listen: `${config.listen.host}:${config.listen.port}`,
     mount: config.mount ?? null,
     mountDriver: config.mountDriver,
+    mountMode: config.mountMode,
     passthroughBudgetBytes: config.passthroughBudgetBytes,
     metadataTtl: config.metadataTtl,
     blockSizeBytes: config.blockSizeBytes,

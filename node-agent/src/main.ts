@@ -41,6 +41,7 @@ export type MountFactory = (input: {
   recent: RecentBlocks;
   cacheDir: string;
   driver: AgentConfig["mountDriver"];
+  mode: AgentConfig["mountMode"];
   cacheSizeBytes: number;
   passthroughBudgetBytes: number;
 }) => Promise<MountedView>;
@@ -91,8 +92,9 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       cache.dropObject(bucket, key).catch((error: unknown) => logger.warn("dropping old blocks failed", { bucket, key, error: String(error) }));
     },
   });
-  // A passthrough mount reads wholly cached objects as whole-object files: fills of whole objects are stored that way at once.
-  const wholeObjectFiles = config.mount !== undefined && config.passthroughBudgetBytes > 0;
+  // A passthrough mount reads wholly cached objects as whole-object files: fills of whole
+  // objects are stored that way at once. A page-cache mount never opens them.
+  const wholeObjectFiles = config.mount !== undefined && config.passthroughBudgetBytes > 0 && config.mountMode === "passthrough";
   reader = new ObjectReader({ cache, origin, logger, fillConcurrency: config.fillConcurrency, readAheadBlocks: config.readAheadBlocks, wholeObjectFiles, ...(pool ? { placement: pool.placement } : {}) });
   const readPath = reader;
   metadata.landFirstBlocksWith(
@@ -155,7 +157,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
     }
   }
 
-  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl, recent, cacheDir: config.cacheDir, cacheSizeBytes: config.cacheSizeBytes, driver: config.mountDriver, passthroughBudgetBytes: config.passthroughBudgetBytes });
+  if (config.mount && options.mount) view = await options.mount({ mountPoint: config.mount, metadata, reader, logger, metadataTtl: config.metadataTtl, recent, cacheDir: config.cacheDir, cacheSizeBytes: config.cacheSizeBytes, driver: config.mountDriver, mode: config.mountMode, passthroughBudgetBytes: config.passthroughBudgetBytes });
 
   // The edge, asked once at start: a job's first read then does not wait for the bucket list
   // (a round trip to a far edge), and the log says at once whether the edge answers.

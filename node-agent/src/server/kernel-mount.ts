@@ -5,7 +5,9 @@
 // Everything else reads through FUSE with the kernel caching attributes, entries and data;
 // an open keeps the kernel's cached pages only while the version behind them is the one the
 // last stat saw (what libfuse calls auto_cache), so a changed object is never served from
-// old pages.
+// old pages. In page-cache mode (immutable datasets only) no open reaches the agent at all:
+// the kernel opens files by itself and keeps their pages (see READER_SOURCE), and only READs
+// of pages not in memory come here.
 import type { MountedView } from "../main.ts";
 import { Errno, FileTree, type FileAttributes, type TreeInput } from "./file-tree.ts";
 import { PassthroughFiles } from "./passthrough-files.ts";
@@ -84,12 +86,14 @@ export class KernelMount implements MountedView {
     this.byPath.set("/", root);
   }
 
-  static async mount(input: TreeInput & { mountPoint: string; cacheDir: string; cacheSizeBytes: number; passthroughBudgetBytes: number }): Promise<KernelMount> {
+  static async mount(input: TreeInput & { mountPoint: string; cacheDir: string; cacheSizeBytes: number; passthroughBudgetBytes: number; mode: "passthrough" | "page-cache" }): Promise<KernelMount> {
     const view = new KernelMount(new FileTree(input), input.reader);
     view.session = await KernelSession.mount({
       mountPoint: input.mountPoint,
       logger: input.logger,
-      passthrough: input.passthroughBudgetBytes > 0,
+      // Passthrough needs an answer to each open; page-cache mode leaves opens to the kernel.
+      passthrough: input.mode === "passthrough" && input.passthroughBudgetBytes > 0,
+      kernelOpens: input.mode === "page-cache",
       onRequest: (request) => view.handle(request),
     });
     if (view.session.passthrough) {
@@ -109,7 +113,7 @@ export class KernelMount implements MountedView {
   }
 
   status(): Record<string, unknown> {
-    return { driver: "kernel", inodes: this.nodes.size, openHandles: this.handles.size, requests: this.requests, fastOpens: this.session.fastOpens, readerReads: this.session.readerReads, passthrough: this.passthrough?.stats() ?? null };
+    return { driver: "kernel", mode: this.session.kernelOpens ? "page-cache" : "passthrough", inodes: this.nodes.size, openHandles: this.handles.size, requests: this.requests, fastOpens: this.session.fastOpens, readerReads: this.session.readerReads, passthrough: this.passthrough?.stats() ?? null };
   }
 
   async unmount(): Promise<void> {

@@ -1,5 +1,5 @@
-// The mount's settings: which FUSE driver (--mount-driver) and how much disk passthrough
-// copies may use (--passthrough-budget, a size or a share of the cache), with errors that
+// The mount's settings: which FUSE driver (--mount-driver), how it opens files
+// (--mount-mode), and how much disk passthrough copies may use (--passthrough-budget, a size or a share of the cache), with errors that
 // name the flag or variable at fault.
 import { describe, expect, it } from "vitest";
 import { ConfigError, resolveConfig, type RawSettings } from "../config.ts";
@@ -12,7 +12,15 @@ describe("mount config", () => {
   it("defaults to the auto driver and a passthrough budget of 10% of the cache", () => {
     const config = resolve({});
     expect(config.mountDriver).toBe("auto");
+    expect(config.mountMode).toBe("passthrough");
     expect(config.passthroughBudgetBytes).toBe(10 * GiB);
+  });
+
+  it("takes page-cache mode for an immutable dataset only", () => {
+    expect(resolve({ "mount-mode": "page-cache", "metadata-ttl": "indefinite" }).mountMode).toBe("page-cache");
+    expect(resolve({ "metadata-ttl": "indefinite" }, { FERRY_MOUNT_MODE: "page-cache" }).mountMode).toBe("page-cache");
+    expect(() => resolve({ "mount-mode": "page-cache" })).toThrow(/--mount-mode.*page-cache needs --metadata-ttl.*indefinite/);
+    expect(() => resolve({ "mount-mode": "page-cache", "metadata-ttl": "3600" })).toThrow(ConfigError);
   });
 
   it("takes the driver and the budget from flags or the environment", () => {
@@ -28,6 +36,7 @@ describe("mount config", () => {
     const cases: Array<[RawSettings, NodeJS.ProcessEnv, RegExp]> = [
       [{ "mount-driver": "fuse3" }, {}, /--mount-driver.*must be auto, kernel or libfuse, got "fuse3"/],
       [{}, { FERRY_MOUNT_DRIVER: "nope" }, /FERRY_MOUNT_DRIVER/],
+      [{ "mount-mode": "cached" }, {}, /--mount-mode.*must be passthrough or page-cache, got "cached"/],
       [{ "passthrough-budget": "lots" }, {}, /--passthrough-budget/],
       [{ "passthrough-budget": "200GiB" }, {}, /--passthrough-budget.*cannot exceed/],
       [{ "passthrough-budget": "150%" }, {}, /--passthrough-budget.*must be at most 100%/],

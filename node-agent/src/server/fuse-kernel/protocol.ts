@@ -23,6 +23,8 @@ export const Op = {
 /** INIT flags (bits of `flags`; those ≥ 32 travel in `flags2`, shifted down by 32). */
 export const Init = {
   ASYNC_READ: 1 << 0,
+  /** The kernel takes ENOSYS to OPEN as "never ask again": opens stay in the kernel, with KEEP_CACHE. */
+  NO_OPEN_SUPPORT: 1 << 17,
   PARALLEL_DIROPS: 1 << 18,
   MAX_PAGES: 1 << 22,
   INIT_EXT: 1 << 30,

@@ -30,6 +30,10 @@ const READER_SCRATCH_BYTES = 4 * 1024 * 1024;
 // at a time, so the reader counts each inode's opens by mode and passes through only when no
 // FUSE-read open is left (its count can only lag the kernel's, which errs on the safe side).
 //
+// In page-cache mode the first OPEN is declined (ENOSYS): from then on the kernel opens files
+// by itself, keeps their pages across opens and sends no RELEASE, so a small file read
+// again costs no request at all; only READs of pages not in memory come here.
+//
 // READs of blocks the main thread registered (immutable datasets, blocks whose checked
 // headers it holds) are answered here too: pread of the chunks a READ spans from the block
 // file, CRC32C of each against the registered table, one writev. On the main thread the same
@@ -41,7 +45,7 @@ const READER_SCRATCH_BYTES = 4 * 1024 * 1024;
 export const READER_SOURCE = `
 const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
 const fs = require("node:fs");
-const { fd, bufferBytes, slotsBuffer, countersBuffer, stopBuffer, koffiPath, spinMs, crcPath, mailBuffer, port } = workerData;
+const { fd, bufferBytes, slotsBuffer, countersBuffer, stopBuffer, declineOpensBuffer, koffiPath, spinMs, crcPath, mailBuffer, port } = workerData;
 const { crc32c } = require(crcPath);
 const koffi = require(koffiPath);
 const libc = koffi.load("libc.so.6");
@@ -52,6 +56,8 @@ const EINTR = 4, EAGAIN = 11, ENOENT = 2;
 const slots = new Int32Array(slotsBuffer);
 const counters = new Float64Array(countersBuffer);
 const stop = new Int32Array(stopBuffer);
+const declineOpens = new Int32Array(declineOpensBuffer);
+const ENOSYS = 38;
 const buf = Buffer.allocUnsafe(bufferBytes);
 const reply = Buffer.alloc(32);
 const pollFd = Buffer.alloc(8);
@@ -185,9 +191,9 @@ function serveRead() {
   counters[3] += total;
   return true;
 }
-function answer(bodyBytes) {
+function answer(bodyBytes, errno = 0) {
   reply.writeUInt32LE(16 + bodyBytes, 0);
-  reply.writeInt32LE(0, 4);
+  reply.writeInt32LE(-errno, 4);
   buf.copy(reply, 8, 8, 16); // unique
   write(fd, reply, 16 + bodyBytes);
 }
@@ -211,6 +217,12 @@ for (;;) {
   if (opcode === 15 /* READ */) {
     if (serveRead()) continue;
   } else if (opcode === 14 /* OPEN */) {
+    if (Atomics.load(declineOpens, 0) !== 0) {
+      // Page-cache mode: the kernel takes ENOSYS as "never ask again" and opens by itself.
+      counters[4]++;
+      answer(0, ENOSYS);
+      continue;
+    }
     const node = buf.readUInt32LE(20) === 0 ? buf.readUInt32LE(16) : slots.length;
     const slot = node < slots.length ? Atomics.load(slots, node) : 0;
     if (slot !== 0 && (buf.readUInt32LE(40) & 3) === 0) {

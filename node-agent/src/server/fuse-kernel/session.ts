@@ -26,6 +26,8 @@ export interface SessionOptions {
   logger: Logger;
   /** Ask the kernel for passthrough opens (Linux ≥ 6.9, root). */
   passthrough: boolean;
+  /** Let the kernel open files without asking (page-cache mode): the first OPEN is declined with ENOSYS. */
+  kernelOpens: boolean;
   onRequest(request: FuseRequest): void;
 }
 
@@ -80,17 +82,21 @@ export class KernelSession {
   private reader: Worker | undefined;
   /** Per inode: 0, or -1 / a backing id for opens the reader answers (see READER_SOURCE). */
   private readonly slots = new Int32Array(new SharedArrayBuffer(FAST_OPEN_LIMIT * 4));
-  /** Opens the reader answered, how many of them as passthrough, READs it answered and their bytes. */
-  private readonly counters = new Float64Array(new SharedArrayBuffer(32));
+  /** Opens the reader answered, how many of them as passthrough, READs it answered and their bytes, opens it declined. */
+  private readonly counters = new Float64Array(new SharedArrayBuffer(40));
   /** Block registrations for the reader (see READER_SOURCE), and the flag that says some wait. */
   private readonly mailbox: MessagePort;
   private readonly readerPort: MessagePort;
   private readonly mail = new Int32Array(new SharedArrayBuffer(4));
+  /** 1 when opens are left to the kernel (set at INIT, before the first OPEN can come). */
+  private readonly declineOpens = new Int32Array(new SharedArrayBuffer(4));
   /** Set to 1 to stop the reader (it checks when idle). */
   private readonly stopReader = new Int32Array(new SharedArrayBuffer(4));
   private closed = false;
   /** True when INIT agreed on passthrough opens. */
   passthrough = false;
+  /** True when the kernel opens files by itself (it supports no-open and page-cache mode asked for it). */
+  kernelOpens = false;
   private initDone!: (error?: Error) => void;
   private readonly initialized = new Promise<void>((resolve, reject) => {
     this.initDone = (error) => (error ? reject(error) : resolve());
@@ -150,6 +156,7 @@ export class KernelSession {
       slotsBuffer: this.slots.buffer,
       countersBuffer: this.counters.buffer,
       stopBuffer: this.stopReader.buffer,
+      declineOpensBuffer: this.declineOpens.buffer,
       koffiPath: require.resolve("koffi"),
       crcPath: require.resolve("@node-rs/crc32"),
       spinMs: SPIN_MS,
@@ -204,6 +211,9 @@ export class KernelSession {
     const wanted = Init.ASYNC_READ | Init.PARALLEL_DIROPS | Init.MAX_PAGES | Init.INIT_EXT;
     const flags2 = this.options.passthrough ? kernel.flags2 & Init.PASSTHROUGH_2 : 0;
     this.passthrough = flags2 !== 0;
+    this.kernelOpens = this.options.kernelOpens && (kernel.flags & Init.NO_OPEN_SUPPORT) !== 0;
+    if (this.options.kernelOpens && !this.kernelOpens) this.options.logger.warn("this kernel cannot open FUSE files by itself; every open asks the agent", { mountPoint: this.options.mountPoint });
+    Atomics.store(this.declineOpens, 0, this.kernelOpens ? 1 : 0);
     const frame = replyFrame(unique, 0, INIT_OUT_BYTES);
     initOut(frame, OUT_HEADER_BYTES, {
       minor: Math.min(kernel.minor, 40),
@@ -216,7 +226,7 @@ export class KernelSession {
       maxStackDepth: this.passthrough ? 1 : 0,
     });
     this.reply(frame);
-    this.options.logger.info("fuse connection ready", { protocol: `7.${Math.min(kernel.minor, 40)}`, passthrough: this.passthrough });
+    this.options.logger.info("fuse connection ready", { protocol: `7.${Math.min(kernel.minor, 40)}`, passthrough: this.passthrough, kernelOpens: this.kernelOpens });
     this.initDone();
   }
 
@@ -241,9 +251,9 @@ export class KernelSession {
     if (node < BigInt(FAST_OPEN_LIMIT)) Atomics.store(this.slots, Number(node), 0);
   }
 
-  /** Opens the reader thread answered by itself, and how many of them as passthrough. */
-  get fastOpens(): { opens: number; passthrough: number } {
-    return { opens: this.counters[0] ?? 0, passthrough: this.counters[1] ?? 0 };
+  /** Opens the reader thread answered by itself, how many of them as passthrough, and how many it declined (left to the kernel). */
+  get fastOpens(): { opens: number; passthrough: number; declined: number } {
+    return { opens: this.counters[0] ?? 0, passthrough: this.counters[1] ?? 0, declined: this.counters[4] ?? 0 };
   }
 
   /** READs the reader thread answered from registered block files, and their bytes. */
