@@ -9,7 +9,7 @@ import { CliError, UsageError } from "./cli-error.ts";
 const USAGE = `usage: ferry agent --edge URL --cache-dir DIR [--cache-size 500GiB] [--min-free 5%]
                    [--listen 127.0.0.1:8788] [--mount DIR] [--mount-driver auto|kernel|libfuse]
                    [--mount-mode passthrough|page-cache] [--passthrough-budget 10%|SIZE]
-                   [--metadata-ttl 60|indefinite]
+                   [--memory-cache 256MiB] [--metadata-ttl 60|indefinite]
                    [--block-size 4MiB] [--local-key ID:SECRET] [--config agent.json]
                    [--cluster NAME | --peers HOST:PORT,…] [--peer-listen HOST:PORT]
                    [--peer-advertise HOST:PORT] [--heartbeat 3s] [--peer-timeout 10s]

@@ -26,6 +26,8 @@ export interface AgentConfig {
    * passthrough off. The cache's own whole-object files need none of it.
    */
   passthroughBudgetBytes: number;
+  /** Memory for small whole objects the S3 endpoint serves again (hot-objects.ts); 0 turns it off. */
+  memoryCacheBytes: number;
   /** Seconds metadata is trusted, or "indefinite". */
   metadataTtl: number | "indefinite";
   blockSizeBytes: number;
@@ -77,6 +79,7 @@ const SETTINGS = {
   "mount-driver": { flag: "--mount-driver", env: "FERRY_MOUNT_DRIVER" },
   "mount-mode": { flag: "--mount-mode", env: "FERRY_MOUNT_MODE" },
   "passthrough-budget": { flag: "--passthrough-budget", env: "FERRY_PASSTHROUGH_BUDGET" },
+  "memory-cache": { flag: "--memory-cache", env: "FERRY_MEMORY_CACHE" },
   "metadata-ttl": { flag: "--metadata-ttl", env: "FERRY_METADATA_TTL" },
   "block-size": { flag: "--block-size", env: "FERRY_BLOCK_SIZE" },
   "local-key": { flag: "--local-key", env: "FERRY_LOCAL_KEY" },
@@ -241,6 +244,7 @@ export function resolveConfig(sources: { flags: RawSettings; env: NodeJS.Process
     mountDriver: mountDriver as AgentConfig["mountDriver"],
     mountMode: mountMode as AgentConfig["mountMode"],
     passthroughBudgetBytes: parseShareOfCache(get("passthrough-budget") ?? "10%", cacheSizeBytes, "passthrough-budget"),
+    memoryCacheBytes: parseBytes(get("memory-cache") ?? "256MiB", "memory-cache"),
     metadataTtl: ttl,
     blockSizeBytes,
     ...(localKey ? { localKey: parseKeyPair(localKey, "local-key") } : {}),
@@ -264,6 +268,7 @@ export function describeConfig(config: AgentConfig): Record<string, unknown> {
     mountDriver: config.mountDriver,
     mountMode: config.mountMode,
     passthroughBudgetBytes: config.passthroughBudgetBytes,
+    memoryCacheBytes: config.memoryCacheBytes,
     metadataTtl: config.metadataTtl,
     blockSizeBytes: config.blockSizeBytes,
     localKey: config.localKey ? `${config.localKey.accessKeyId}:[redacted]` : null,

@@ -13,6 +13,7 @@ import { createPool, type Pool } from "./pool/pool.ts";
 import { ObjectReader } from "./read/object-reader.ts";
 import { createAgentServer } from "./server/agent-server.ts";
 import { RecentBlocks } from "./server/recent-blocks.ts";
+import { HotObjects } from "./read/hot-objects.ts";
 import { RequestMetrics } from "./server/request-metrics.ts";
 import { S3Endpoint } from "./server/s3-endpoint.ts";
 import { WarmJobs } from "./warm/warm-jobs.ts";
@@ -104,6 +105,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
   );
   // Shared by the mount and the S3 endpoint: one verified copy of a hot block serves both.
   const recent = new RecentBlocks({ reader, maxBlocks: Math.max(8, Math.floor(RECENT_BLOCK_BYTES / config.blockSizeBytes)) });
+  const hot = config.memoryCacheBytes > 0 ? new HotObjects({ budgetBytes: config.memoryCacheBytes, blockSizeBytes: config.blockSizeBytes }) : undefined;
   const warm = new WarmJobs({ cacheDir: config.cacheDir, cache, metadata, reader, logger, wholeObjectFiles });
   const started = Date.now();
   let view: MountedView | undefined;
@@ -120,6 +122,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
       reader: r,
       metadata: metadata.stats,
       pins: cache.pins(),
+      memory: hot?.stats() ?? null,
       mount: view?.status() ?? null,
       warmJobs: warm.list(),
       verifiedObjects: r.verifiedObjects,
@@ -131,11 +134,12 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
     figures: () => {
       const figures: Record<string, number> = {};
       for (const [k, v] of Object.entries({ ...cache.stats(), ...reader.stats, ...metadata.stats })) if (typeof v === "number") figures[k] = v;
+      for (const [k, v] of Object.entries(hot?.stats() ?? {})) figures[`memory_${k}`] = v;
       for (const [k, v] of Object.entries(pool?.figures() ?? {})) figures[`pool_${k}`] = v;
       return figures;
     },
   });
-  const s3 = new S3Endpoint({ metadata, reader, logger, metrics, recent, ...(config.localKey ? { localKey: config.localKey } : {}) });
+  const s3 = new S3Endpoint({ metadata, reader, logger, metrics, recent, ...(hot ? { hot } : {}), ...(config.localKey ? { localKey: config.localKey } : {}) });
   const server: Server = createAgentServer({ s3, metrics, warm, status, ...(pool ? { poolWarm: () => pool.warm() } : {}) });
   server.listen(config.listen.port, config.listen.host);
   await once(server, "listening");

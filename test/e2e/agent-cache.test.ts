@@ -144,6 +144,28 @@ describe("agent read path", () => {
     }
   });
 
+  it("serves small objects read again from memory: byte-identical whole and in ranges, never an old version", async () => {
+    const agent = await startAgent("hot", ["--metadata-ttl", "1"]);
+    try {
+      const c = client(agent.url);
+      const [v1, v2] = [randomBytes(60_000), randomBytes(60_000)];
+      await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: "agent/hot.bin", Body: v1 }));
+      for (let i = 0; i < 3; i++) expect((await get(c, "agent/hot.bin")).equals(v1)).toBe(true);
+      expect((await get(c, "agent/hot.bin", "bytes=100-30099")).equals(v1.subarray(100, 30_100))).toBe(true);
+      const held = (await agent.status()) as { memory: { objects: number; hits: number }; bytesBySource: { origin: number; cache: number } };
+      // Read once from the origin, once more from the agent (and kept), then twice from memory: cache hits, as status counts them.
+      expect(held.memory).toMatchObject({ objects: 1, hits: 2 });
+      expect(held.bytesBySource.origin).toBe(v1.length);
+      expect(held.bytesBySource.cache).toBeGreaterThanOrEqual(v1.length + 30_000);
+      // The same size, rewritten: once the TTL has passed the new version is served, not the held one.
+      await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: "agent/hot.bin", Body: v2 }));
+      await new Promise((r) => setTimeout(r, 1500));
+      for (let i = 0; i < 3; i++) expect((await get(c, "agent/hot.bin")).equals(v2)).toBe(true);
+    } finally {
+      await agent.stop();
+    }
+  });
+
   it("refetches flipped and truncated block files instead of serving them", async () => {
     const dir = join(scratch, "corrupt");
     let agent = await startAgent("corrupt");

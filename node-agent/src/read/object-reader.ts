@@ -66,6 +66,12 @@ export class ObjectReader {
     this.placement = options.placement;
   }
 
+  /** Counts a read answered from a verified in-memory copy (hot-objects.ts) as the cache hit it is. */
+  countMemoryHit(bytes: number): void {
+    this.stats.blockHits++;
+    this.stats.bytesFromCache += bytes;
+  }
+
   get blockSizeBytes(): number {
     return this.cache.blockSizeBytes;
   }

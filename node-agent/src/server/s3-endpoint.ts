@@ -10,6 +10,7 @@ import { S3Error } from "../../../s3/errors.ts";
 import { parseEncodingType, parseMaxKeys, renderListBuckets, renderListObjectsV1, renderListObjectsV2 } from "../../../s3/listing-xml.ts";
 import { contentRange, parseRangeHeader, resolveRange } from "../../../s3/range.ts";
 import type { RecentBlocks } from "./recent-blocks.ts";
+import type { HotObjects } from "../read/hot-objects.ts";
 import { parseSignedRequest, verifySignedRequest } from "../../../s3/sigv4-verify.ts";
 import type { Credentials } from "../../../s3/sigv4.ts";
 import { renderErrorDocument } from "../../../s3/xml.ts";
@@ -28,6 +29,8 @@ export interface S3EndpointOptions {
   localKey?: Credentials;
   /** Verified blocks held in memory, shared with the mount: ranges smaller than a block come from here. */
   recent?: RecentBlocks;
+  /** Small whole objects held in memory: GETs of them are one socket write. */
+  hot?: HotObjects;
 }
 
 /** Maps what went wrong to the S3 error a client should see. */
@@ -214,6 +217,18 @@ export class S3Endpoint {
     const recent = this.options.recent;
     const bs = this.options.reader.blockSizeBytes;
     const wholeObject = offset === 0 && length === info.size;
+    const hot = this.options.hot;
+    if (hot && info.size <= hot.maxObjectBytes) {
+      // A small object read again (an epoch of small samples): from memory, one write. Held
+      // bytes never change, so every response may write from the same buffer.
+      const fromMemory = hot.get(info);
+      if (fromMemory) this.options.reader.countMemoryHit(length);
+      const held = fromMemory ?? (wholeObject && hot.admits(info) ? await this.holdHot(hot, info) : undefined);
+      if (held) {
+        res.end(wholeObject ? held : held.subarray(offset, offset + length));
+        return;
+      }
+    }
     if (recent && range && !wholeObject && Math.floor(offset / bs) === Math.floor((offset + length - 1) / bs)) {
       // Random reads of records inside big files (a data loader's pattern): without the held
       // block each one would read and CRC-check a whole block from disk for a few hundred KiB.
@@ -245,5 +260,19 @@ export class S3Endpoint {
       await chunks.return(undefined);
     }
     res.end();
+  }
+
+  /** Reads a small object (one block, verified on the way) and copies it into the hot set. */
+  private async holdHot(hot: HotObjects, info: ObjectInfo): Promise<Buffer> {
+    const lease = await this.options.reader.block(info, 0);
+    try {
+      if (lease.data.length !== info.size) throw new RangeError(`block 0 of ${info.bucket}/${info.key} holds ${lease.data.length} bytes, not ${info.size}`);
+      const bytes = Buffer.allocUnsafeSlow(info.size);
+      bytes.set(lease.data);
+      hot.add(info, bytes);
+      return bytes;
+    } finally {
+      lease.release();
+    }
   }
 }
