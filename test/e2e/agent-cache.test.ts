@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BLOCKS_DIR } from "../../node-agent/src/cache/block-format.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
+import { runOk } from "../helpers/real-clients.ts";
+import { projectRoot } from "../../scripts/lib/edge-process.ts";
 
 const MiB = 1024 * 1024;
 const scratch = mkdtempSync(join(tmpdir(), "ferry-agent-e2e-"));
@@ -157,6 +159,8 @@ describe("agent read path", () => {
       expect(held.memory).toMatchObject({ objects: 1, hits: 2 });
       expect(held.bytesBySource.origin).toBe(v1.length);
       expect(held.bytesBySource.cache).toBeGreaterThanOrEqual(v1.length + 30_000);
+      const shown = await runOk(process.execPath, [join(projectRoot, "bin", "ferry.js"), "status", "--agent", agent.url]);
+      expect(shown.stdout).toMatch(/^memory\s+1 small objects, .* of 256\.0 MiB, 2 hits$/m);
       // The same size, rewritten: once the TTL has passed the new version is served, not the held one.
       await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: "agent/hot.bin", Body: v2 }));
       await new Promise((r) => setTimeout(r, 1500));
