@@ -18,6 +18,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startAgentProcess, type AgentProcess } from "../test/helpers/agent-process.ts";
+import { processTicks } from "./process-cpu.ts";
 import { startLocalEdge } from "../test/helpers/local-edge.ts";
 import { unmount } from "./train/mounts.ts";
 import { dropPageCache } from "./train/page-cache.ts";
@@ -73,13 +74,6 @@ const progress = (event: Record<string, unknown>, line: string): void => {
 function sample(index: number): Sample {
   const file = `${index}.bin`;
   return { key: file, file, offset: 0, length: SIZE };
-}
-
-/** Clock ticks (1/100 s) a process has used, all threads. */
-function processTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** [busy, total] jiffies of the whole machine. */
