@@ -12,6 +12,7 @@ import { CacheFaultError, type BlockCache, type CachedObject, type BlockCacheSta
 import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, chunkBytesFor, chunkCrcs, type DecodedBlock, encodeHeader, fanDir, fitsWholeFile, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR, WHOLE_OBJECT_INDEX } from "./block-format.ts";
 import { BufferPool } from "./buffer-pool.ts";
 import { CacheSpace } from "./cache-space.ts";
+import { CacheEviction } from "./cache-eviction.ts";
 import { OpenFiles } from "./open-files.ts";
 import { errnoCode, removeFile, writeBlockFile } from "./block-files.ts";
 import { BlockIndex } from "./block-index.ts";
@@ -39,10 +40,6 @@ const SYNC_READ_MAX_BYTES = 256 * 1024;
 const RECENT_HASHES = 4096;
 /** How stale the statfs-derived free-space bound may get. */
 const STATFS_INTERVAL_MS = 1000;
-/** How often free space is re-checked (and expired blocks swept) without any put. */
-const MAINTENANCE_MS = 10_000;
-/** Unlinks in flight at once during eviction, so eviction never crowds reads out of libuv's thread pool. */
-const UNLINK_CONCURRENCY = 8;
 
 function sameFile(a: BlockName, b: BlockName): boolean {
   return a.fileBytes === b.fileBytes && a.writtenSec === b.writtenSec;
@@ -76,11 +73,9 @@ export class DiskBlockCache implements BlockCache {
   private scanning = true;
   private closed = false;
   private scanDone: Promise<void> = Promise.resolve();
-  private evicting: Promise<void> | undefined;
-  private sweeping: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private maintaining: Promise<void> | undefined;
   private readonly space: CacheSpace;
+  /** Reservations, eviction between the watermarks, the free-space timer and the TTL sweep. */
+  private readonly eviction: CacheEviction;
   /** False once this machine or filesystem has shown it cannot keep whole-object files (no koffi, no xattrs). */
   private wholeFiles = wholeFilesSupported();
 
@@ -92,6 +87,15 @@ export class DiskBlockCache implements BlockCache {
     this.pinStore = pinStore;
     this.pool = new BufferPool({ sizeBytes: cfg.blockSizeBytes + POOL_HEADER_ROOM_BYTES + 4 * Math.ceil(cfg.blockSizeBytes / chunkBytesFor(cfg.blockSizeBytes)), maxIdle: POOL_MAX_IDLE });
     this.space = new CacheSpace({ dir: this.blocksDir, quotaBytes: cfg.quotaBytes, minFreeRatio: cfg.minFreeRatio, statfsIntervalMs: STATFS_INTERVAL_MS, now: cfg.now, indexedBytes: () => this.index.usedBytes });
+    this.eviction = new CacheEviction({
+      cfg,
+      index: this.index,
+      space: this.space,
+      counters: this.counters,
+      unlinkCounted: (n) => this.unlinkCounted(n),
+      forget: (n) => this.forget(n),
+      isClosed: () => this.closed,
+    });
   }
 
   /**
@@ -108,9 +112,7 @@ export class DiskBlockCache implements BlockCache {
     await cache.space.refresh();
     cache.scanDone = cache.scan();
     // Free space can shrink under other writers, and blocks expire, without any put: check both on a timer.
-    const everyMs = cfg.ttlSeconds === undefined ? MAINTENANCE_MS : Math.min(MAINTENANCE_MS, Math.max(1000, (cfg.ttlSeconds * 1000) / 4));
-    cache.timer = setInterval(() => cache.maintain(), everyMs);
-    cache.timer.unref();
+    cache.eviction.startTimer();
     const { logger, now, ...effective } = cfg;
     logger.info("block cache open", effective);
     return cache;
@@ -169,7 +171,7 @@ export class DiskBlockCache implements BlockCache {
     const h = this.hashesOf(id);
     const name = this.indexed(h, id.index) ?? (this.scanning ? await this.findOnDisk(h, id.index) : undefined);
     if (name === undefined) return this.miss();
-    if (this.expired(name) && !this.held(name)) {
+    if (this.eviction.expired(name) && !this.held(name)) {
       this.counters.expiredBlocks++;
       await this.discard(name);
       return this.miss();
@@ -250,7 +252,7 @@ export class DiskBlockCache implements BlockCache {
 
   locate(id: BlockId): BlockFileLocation | undefined {
     const name = this.indexed(this.hashesOf(id), id.index);
-    if (name === undefined || (this.expired(name) && !this.held(name))) return undefined;
+    if (name === undefined || (this.eviction.expired(name) && !this.held(name))) return undefined;
     const path = this.pathOf(name);
     const header = this.headers.get(path);
     if (header === undefined) return undefined;
@@ -266,7 +268,7 @@ export class DiskBlockCache implements BlockCache {
 
   has(id: BlockId): boolean {
     const name = this.indexed(this.hashesOf(id), id.index);
-    return name !== undefined && (!this.expired(name) || this.held(name));
+    return name !== undefined && (!this.eviction.expired(name) || this.held(name));
   }
 
   /**
@@ -305,7 +307,7 @@ export class DiskBlockCache implements BlockCache {
     this.holds.delete(h.stem);
     const slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
     if (slot !== NONE) this.index.unhold(slot);
-    this.startEviction();
+    this.eviction.startEviction();
   }
 
   async pin(bucket: string, prefix: string): Promise<void> {
@@ -325,7 +327,7 @@ export class DiskBlockCache implements BlockCache {
     this.assertOpen();
     if (!(await this.pinStore.remove(bucket, prefix))) return;
     this.index.repin((hi, lo) => this.pinStore.hasKey(keyHex(hi, lo)));
-    this.startEviction();
+    this.eviction.startEviction();
   }
 
   pins(): Pin[] {
@@ -373,14 +375,14 @@ export class DiskBlockCache implements BlockCache {
 
   /** Resolves when the background eviction and TTL sweep running now (if any) have finished. */
   async whenIdle(): Promise<void> {
-    await Promise.allSettled([this.evicting, this.sweeping]);
+    await this.eviction.whenIdle();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer !== undefined) clearInterval(this.timer);
+    const evictionStopped = this.eviction.stop();
     await this.scanDone;
-    await Promise.allSettled([...this.putting.values(), ...this.joining.values(), this.evicting, this.sweeping, this.maintaining]);
+    await Promise.allSettled([...this.putting.values(), ...this.joining.values(), evictionStopped]);
     this.files.dropAll();
   }
 
@@ -400,7 +402,7 @@ export class DiskBlockCache implements BlockCache {
       await this.scanDone;
       if (this.index.find(h.verHi, h.verLo, id.index) !== NONE) return;
     }
-    await this.reserve(fileBytes, id);
+    await this.eviction.reserve(fileBytes, id);
     const tmp = join(this.tmpDir, `${h.stem}-${randomBytes(6).toString("hex")}`);
     try {
       await writeBlockFile(tmp, header, data);
@@ -422,7 +424,7 @@ export class DiskBlockCache implements BlockCache {
     } finally {
       this.space.release(fileBytes);
     }
-    this.startEviction();
+    this.eviction.startEviction();
   }
 
   /**
@@ -483,7 +485,7 @@ export class DiskBlockCache implements BlockCache {
     const header = encodeHeader(id, data, this.blockSizeBytes);
     const name: BlockName = { ...h, index: WHOLE_OBJECT_INDEX, fileBytes: object.size, writtenSec };
     try {
-      await this.reserve(object.size, id);
+      await this.eviction.reserve(object.size, id);
     } catch {
       return undefined; // no room: the blocks serve as before
     }
@@ -511,7 +513,7 @@ export class DiskBlockCache implements BlockCache {
       const slot = this.index.find(h.verHi, h.verLo, i);
       if (slot !== NONE) await this.discard(this.index.nameOf(slot));
     }
-    this.startEviction();
+    this.eviction.startEviction();
     return this.pathOf(name);
   }
 
@@ -539,85 +541,6 @@ export class DiskBlockCache implements BlockCache {
   /** Pins are by key prefix; records this key under every pin that covers it. */
   private async recordPins(id: BlockId, h: BlockHashes): Promise<boolean> {
     return this.pinStore.covers(id.bucket, id.key) && (await this.pinStore.record(id.bucket, id.key, keyHex(h.keyHi, h.keyLo)));
-  }
-
-  // ---- space ----
-
-  /**
-   * Reserves room for a file of `bytes`, evicting unpinned blocks if needed; throws if it
-   * cannot (the ledger, CacheSpace, takes each reservation in the tick its check succeeds).
-   */
-  private async reserve(bytes: number, id: BlockId): Promise<void> {
-    await this.space.refresh();
-    for (;;) {
-      if (this.space.tryReserve(bytes)) return;
-      if (this.index.oldest() !== NONE) {
-        await this.evict(() => this.space.limitBytes() - bytes);
-        if (this.space.tryReserve(bytes)) return;
-      }
-      // Nothing left to evict now: wait for in-flight writes (evictable once done) or unlinks, unless there are none.
-      if (this.space.settled) break;
-      await this.space.whenChanged();
-    }
-    this.counters.writeFailures++;
-    throw new CacheFaultError(`cache full (quota or minimum free space reached, nothing evictable): ${this.cfg.dir} for ${id.bucket}/${id.key} #${id.index}`);
-  }
-
-  /** Starts background eviction down to the low watermark if above the high one. */
-  private startEviction(): void {
-    const limit = this.space.limitBytes();
-    if (this.evicting !== undefined || this.closed || this.space.diskBytes() <= limit * this.cfg.highWatermark) return;
-    this.evicting = this.evict(() => this.space.limitBytes() * this.cfg.lowWatermark)
-      .catch((err: unknown) => this.cfg.logger.error("eviction failed", { err: String(err) }))
-      .finally(() => (this.evicting = undefined));
-  }
-
-  /** Evicts least recently used unpinned blocks until disk bytes are at most target(). */
-  private async evict(target: () => number): Promise<void> {
-    const batch: Promise<void>[] = [];
-    while (this.space.indexedAndReservedBytes() > target()) {
-      const slot = this.index.oldest();
-      if (slot === NONE) break;
-      const name = this.index.nameOf(slot);
-      this.index.remove(slot);
-      this.counters.evictedBlocks++;
-      batch.push(this.unlinkCounted(name));
-      if (batch.length >= UNLINK_CONCURRENCY) await Promise.all(batch.splice(0));
-    }
-    await Promise.all(batch);
-  }
-
-  private maintain(): void {
-    if (this.maintaining !== undefined || this.closed) return;
-    this.maintaining = this.space.refresh()
-      .then(() => this.startEviction())
-      .catch((err: unknown) => this.cfg.logger.error("free space check failed", { err: String(err) }))
-      .finally(() => (this.maintaining = undefined));
-    this.startSweep();
-  }
-
-  private startSweep(): void {
-    const ttl = this.cfg.ttlSeconds;
-    if (ttl === undefined || this.sweeping !== undefined || this.closed) return;
-    this.sweeping = (async () => {
-      const cutoff = Math.floor(this.cfg.now() / 1000 - ttl);
-      // A held file expires once released (a later sweep): its reader still needs it.
-      const names = this.index.writtenBefore(cutoff + 1).filter((s) => !this.index.isHeld(s)).map((s) => this.index.nameOf(s));
-      for (let i = 0; i < names.length; i += UNLINK_CONCURRENCY) {
-        await Promise.all(names.slice(i, i + UNLINK_CONCURRENCY).map(async (n) => {
-          if (!this.forget(n)) return;
-          this.counters.expiredBlocks++;
-          await this.unlinkCounted(n);
-        }));
-      }
-    })()
-      .catch((err: unknown) => this.cfg.logger.error("ttl sweep failed", { err: String(err) }))
-      .finally(() => (this.sweeping = undefined));
-  }
-
-  private expired(n: BlockName): boolean {
-    const ttl = this.cfg.ttlSeconds;
-    return ttl !== undefined && n.writtenSec + ttl <= this.cfg.now() / 1000;
   }
 
   // ---- files and index entries ----
@@ -689,6 +612,6 @@ export class DiskBlockCache implements BlockCache {
     this.scanning = false;
     this.droppedDuringScan.clear();
     this.cfg.logger.info("block cache scan done", { blocks: this.index.blockCount, bytes: this.index.usedBytes, ms: Math.round(performance.now() - started) });
-    this.startEviction();
+    this.eviction.startEviction();
   }
 }
