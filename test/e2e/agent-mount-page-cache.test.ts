@@ -3,7 +3,7 @@
 // to the agent at all (no OPEN, no READ, no RELEASE); pages the kernel dropped come back
 // from the NVMe cache, never from the origin; bytes are exact every time.
 import { randomBytes } from "node:crypto";
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startLocalEdge, type LocalEdge } from "../helpers/local-edge.ts";
 import { readRange } from "../helpers/file-ranges.ts";
+import { canDropCaches, dropCaches } from "../helpers/drop-caches.ts";
 import { runOk } from "../helpers/real-clients.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "ferry-page-cache-"));
@@ -39,15 +40,6 @@ function dataRequests(s: PageCacheStatus): number {
 
 function readAll(): void {
   for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body), f.key).toBe(true);
-}
-
-function canDropCaches(): boolean {
-  try {
-    accessSync("/proc/sys/vm/drop_caches", constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 beforeAll(async () => {
@@ -94,7 +86,7 @@ describe("mount: page-cache mode", () => {
   // Needs a writable /proc/sys/vm/drop_caches (root, not a read-only /proc).
   it.skipIf(!canDropCaches())("after the kernel drops its pages, reads them again from the NVMe cache, byte-exact, none from the origin", async () => {
     const before = await status();
-    writeFileSync("/proc/sys/vm/drop_caches", "3");
+    dropCaches();
     readAll();
     const after = await status();
     expect(after.bytesBySource.origin).toBe(before.bytesBySource.origin);

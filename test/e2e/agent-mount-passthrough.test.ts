@@ -3,7 +3,7 @@
 // small files of an immutable dataset open on the reader thread, folders page through
 // READDIR, a rewrite in R2 is still seen after the TTL, and the libfuse driver still mounts.
 import { randomBytes } from "node:crypto";
-import { accessSync, closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
 import { readRange } from "../helpers/file-ranges.ts";
+import { canDropCaches, dropCaches } from "../helpers/drop-caches.ts";
 import { runOk } from "../helpers/real-clients.ts";
 import { projectRoot } from "../../scripts/lib/edge-process.ts";
 
@@ -29,15 +30,6 @@ interface MountStatus {
 }
 
 const READ_OPCODE = "15";
-
-function canDropCaches(): boolean {
-  try {
-    accessSync("/proc/sys/vm/drop_caches", constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function mounted(path: string): boolean {
   return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
@@ -285,7 +277,7 @@ describe("mount: kernel driver", () => {
       for (const f of files) expect(readFileSync(join(mountPoint, "datasets", f.key)).equals(f.body)).toBe(true);
       await waitFor("copies of the files", async () => ((await mountStatus(agent)).passthrough?.files ?? 0) >= files.length || undefined);
       // What a training bench does before each run, and the kernel's memory pressure at any time.
-      writeFileSync("/proc/sys/vm/drop_caches", "3");
+      dropCaches();
       await waitFor("the kernel to forget the files' inodes", async () => (await mountStatus(agent)).inodes < files.length || undefined);
       const before = (await mountStatus(agent)).fastOpens.passthrough;
       // One open per file, held while it is read, as a loader keeping its files open would.
