@@ -66,7 +66,7 @@ export class ObjectReader {
     this.placement = options.placement;
   }
 
-  /** Counts a read answered from a verified copy in memory (hot-objects.ts, a fill that just landed) as the cache hit it is. */
+  /** Counts a read answered from a verified in-memory copy (hot-objects.ts) as the cache hit it is. */
   countMemoryHit(bytes: number): void {
     this.stats.blockHits++;
     this.stats.bytesFromCache += bytes;
@@ -122,13 +122,7 @@ export class ObjectReader {
     const id = this.blockId(info, index);
     const cached = await this.fromCache(id, () => this.cache.lease(id));
     if (cached) return cached;
-    const landed = this.fills.landed(info, index);
-    if (landed) {
-      // Fetched for an earlier request and still in memory: this one costs the origin nothing.
-      this.countMemoryHit(landed.data.length);
-      return landed;
-    }
-    return this.fills.whole(this.fills.fill(info, index));
+    return this.fills.landed(info, index) ?? this.fills.whole(this.fills.fill(info, index));
   }
 
   /**
