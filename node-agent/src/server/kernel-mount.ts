@@ -192,8 +192,8 @@ export class KernelMount implements MountedView {
     }
     node.lookups++;
     // Small files of an immutable dataset: the reader thread answers their opens by itself,
-    // as passthrough files once a copy is pinned for them.
-    if (this.tree.immutable && attributes.kind === "file" && attributes.size < this.passthroughMinBytes && !node.fastOpen) {
+    // as passthrough files once a copy is pinned for them (in page-cache mode no open comes).
+    if (this.tree.immutable && !this.session.kernelOpens && attributes.kind === "file" && attributes.size < this.passthroughMinBytes && !node.fastOpen) {
       node.fastOpen = this.session.markFastOpen(node.id);
       const pinning = node.fastOpen ? this.pinCopy(node, 0) : undefined;
       // A wholly cached file (a warmed one): the reply waits a moment for its passthrough
