@@ -4,97 +4,82 @@
 // truncated, misplaced and expired files are misses, removed and counted) and throws only
 // CacheFaultError for a real I/O fault; a put lands whole or not at all (temp + rename);
 // bytes on disk never exceed the quota (puts reserve room first, evicting if needed);
-// pinned blocks are never evicted; no slot number is kept across an await.
-import { randomBytes } from "node:crypto";
-import { mkdir, rename } from "node:fs/promises";
+// pinned blocks are never evicted; no slot number is kept across an await. Paths and index
+// entries are block-store.ts's, making room cache-eviction.ts's, and versions kept as one
+// file whole-objects.ts's.
 import { join } from "node:path";
 import { CacheFaultError, type BlockCache, type CachedObject, type BlockCacheStats, type BlockFileLocation, type BlockId, type BlockLease } from "./block-cache.ts";
-import { type BlockHashes, blockHashes, blockName, type BlockName, BLOCKS_DIR, chunkBytesFor, chunkCrcs, type DecodedBlock, encodeHeader, fanDir, fitsWholeFile, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, TMP_DIR, WHOLE_OBJECT_INDEX } from "./block-format.ts";
+import { type BlockHashes, blockHashes, type BlockName, chunkBytesFor, chunkCrcs, type DecodedBlock, encodeHeader, fanDir, keyHash, keyHex, MAX_HEADER_BYTES, namePrefix, parseBlockName, WHOLE_OBJECT_INDEX } from "./block-format.ts";
 import { BufferPool } from "./buffer-pool.ts";
-import { CacheSpace } from "./cache-space.ts";
 import { CacheEviction } from "./cache-eviction.ts";
-import { OpenFiles } from "./open-files.ts";
-import { errnoCode, removeFile, writeBlockFile } from "./block-files.ts";
-import { BlockIndex } from "./block-index.ts";
-import { HeaderMemo, readBlockRange, readWholeBlock } from "./block-reads.ts";
+import { errnoCode, writeBlockFile } from "./block-files.ts";
+import { readBlockRange, readWholeBlock } from "./block-reads.ts";
+import { BlockStore, NONE, sameFile } from "./block-store.ts";
 import { listFanDir, prepareCacheDir, removeOtherFormats, sweepTempFiles } from "./cache-dir.ts";
 import { cacheConfig, type CacheConfig, type DiskBlockCacheOptions } from "./cache-options.ts";
 import { PinStore, type Pin } from "./pin-store.ts";
 import { scanBlocks } from "./scan.ts";
-import { readWholeRange, wholeFilesSupported, writeWholeFile } from "./whole-files.ts";
+import { readWholeRange } from "./whole-files.ts";
+import { WholeObjects } from "./whole-objects.ts";
 
 export type { DiskBlockCacheOptions, CacheLogger } from "./cache-options.ts";
 
-const NONE = -1;
 /** Header bytes a pooled buffer has room for besides the CRC table (fixed fields plus a long key); a longer header gets a fresh buffer. */
 const POOL_HEADER_ROOM_BYTES = 4096;
 /** Pooled buffers kept while idle: enough for a few concurrent streaming reads with their windows. */
 const POOL_MAX_IDLE = 32;
-/** Block files kept open for warm reads (well under the usual 1024-descriptor soft limit). */
-const OPEN_FILES = 256;
-/** Headers kept for range reads: 4096 blocks of 4 MiB is a 16 GiB working set, for ~2 MB. */
-const HEADER_MEMO_ENTRIES = 4096;
-/** Block files up to this size are read without a thread-pool hop (see OpenFiles): small objects' blocks. */
-const SYNC_READ_MAX_BYTES = 256 * 1024;
 /** Object versions whose hashes are remembered (cleared whole when full: simple, and a refill is cheap). */
 const RECENT_HASHES = 4096;
-/** How stale the statfs-derived free-space bound may get. */
-const STATFS_INTERVAL_MS = 1000;
-
-function sameFile(a: BlockName, b: BlockName): boolean {
-  return a.fileBytes === b.fileBytes && a.writtenSec === b.writtenSec;
-}
 
 export class DiskBlockCache implements BlockCache {
   readonly blockSizeBytes: number;
   private readonly cfg: CacheConfig;
-  private readonly blocksDir: string;
-  private readonly tmpDir: string;
-  private readonly index = new BlockIndex();
+  /** Files on disk and their index entries. */
+  private readonly store: BlockStore;
+  private readonly index: BlockStore["index"];
   /** Whole-file buffers for lease(): block size plus room for a typical header. */
   private readonly pool: BufferPool;
-  private readonly files = new OpenFiles({ maxOpen: OPEN_FILES, syncReadMaxBytes: SYNC_READ_MAX_BYTES });
-  /** Checked headers of block files read in pieces (~0.5 KiB each for 4 MiB blocks). */
-  private readonly headers = new HeaderMemo(HEADER_MEMO_ENTRIES);
   /** Recent versions' hashes: two SHA-256s per get otherwise, for every block of the same object. */
   private readonly recentHashes = new Map<string, BlockHashes>();
   private readonly pinStore: PinStore;
   private readonly counters = { hits: 0, misses: 0, corruptBlocks: 0, evictedBlocks: 0, expiredBlocks: 0, writeFailures: 0 };
   /** In-flight puts by block (name prefix): a second put of the same block joins the first. */
   private readonly putting = new Map<string, Promise<void>>();
-  /** Holds on whole-object files by version stem (see holdWholeFile). */
-  private readonly holds = new Map<string, number>();
-  /** In-flight whole-object files by name prefix, likewise. */
-  private readonly joining = new Map<string, Promise<string | undefined>>();
   /** Key hashes dropped while the scan runs, so it does not index files it listed before they went. */
   private readonly droppedDuringScan = new Set<string>();
-  /** Fan directories this process made or found made: renames into them need no mkdir first. */
-  private readonly fanDirsMade = new Set<string>();
   private scanning = true;
   private closed = false;
   private scanDone: Promise<void> = Promise.resolve();
-  private readonly space: CacheSpace;
   /** Reservations, eviction between the watermarks, the free-space timer and the TTL sweep. */
   private readonly eviction: CacheEviction;
-  /** False once this machine or filesystem has shown it cannot keep whole-object files (no koffi, no xattrs). */
-  private wholeFiles = wholeFilesSupported();
+  private readonly wholeObjects: WholeObjects;
 
   private constructor(cfg: CacheConfig, pinStore: PinStore) {
     this.cfg = cfg;
     this.blockSizeBytes = cfg.blockSizeBytes;
-    this.blocksDir = join(cfg.dir, BLOCKS_DIR);
-    this.tmpDir = join(this.blocksDir, TMP_DIR);
+    this.store = new BlockStore(cfg);
+    this.index = this.store.index;
     this.pinStore = pinStore;
     this.pool = new BufferPool({ sizeBytes: cfg.blockSizeBytes + POOL_HEADER_ROOM_BYTES + 4 * Math.ceil(cfg.blockSizeBytes / chunkBytesFor(cfg.blockSizeBytes)), maxIdle: POOL_MAX_IDLE });
-    this.space = new CacheSpace({ dir: this.blocksDir, quotaBytes: cfg.quotaBytes, minFreeRatio: cfg.minFreeRatio, statfsIntervalMs: STATFS_INTERVAL_MS, now: cfg.now, indexedBytes: () => this.index.usedBytes });
+    const store = this.store;
     this.eviction = new CacheEviction({
       cfg,
       index: this.index,
-      space: this.space,
+      space: store.space,
       counters: this.counters,
-      unlinkCounted: (n) => this.unlinkCounted(n),
-      forget: (n) => this.forget(n),
+      unlinkCounted: (n) => store.unlinkCounted(n),
+      forget: (n) => store.forget(n),
       isClosed: () => this.closed,
+    });
+    this.wholeObjects = new WholeObjects({
+      cfg,
+      store,
+      eviction: this.eviction,
+      hashesOf: (id) => this.hashesOf(id),
+      scanned: () => this.scanDone,
+      recordPins: (id, h) => this.recordPins(id, h),
+      lease: (id) => this.lease(id),
+      put: (id, data) => this.put(id, data),
     });
   }
 
@@ -107,9 +92,9 @@ export class DiskBlockCache implements BlockCache {
     const cfg = cacheConfig(options);
     await prepareCacheDir(cfg.dir);
     const cache = new DiskBlockCache(cfg, await PinStore.load(cfg.dir));
-    await sweepTempFiles(cache.tmpDir, cfg.logger);
+    await sweepTempFiles(cache.store.tmpDir, cfg.logger);
     void removeOtherFormats(cfg.dir, cfg.logger);
-    await cache.space.refresh();
+    await cache.store.space.refresh();
     cache.scanDone = cache.scan();
     // Free space can shrink under other writers, and blocks expire, without any put: check both on a timer.
     cache.eviction.startTimer();
@@ -169,32 +154,32 @@ export class DiskBlockCache implements BlockCache {
   private async load(id: BlockId, into: Buffer | undefined, range?: { from: number; to: number }): Promise<Uint8Array | undefined> {
     this.assertOpen();
     const h = this.hashesOf(id);
-    const name = this.indexed(h, id.index) ?? (this.scanning ? await this.findOnDisk(h, id.index) : undefined);
+    const name = this.store.indexed(h, id.index) ?? (this.scanning ? await this.store.findOnDisk(h, id.index) : undefined);
     if (name === undefined) return this.miss();
-    if (this.eviction.expired(name) && !this.held(name)) {
+    if (this.eviction.expired(name) && !this.store.held(name)) {
       this.counters.expiredBlocks++;
-      await this.discard(name);
+      await this.store.discard(name);
       return this.miss();
     }
-    const path = this.pathOf(name);
+    const path = this.store.pathOf(name);
     let decoded: DecodedBlock | undefined;
     try {
       // A name claiming more than any block can hold is not read (nor allocated for): it is corrupt.
       if (name.index === WHOLE_OBJECT_INDEX) decoded = await this.readFromWhole(path, name, id, range ?? { from: 0, to: this.blockSizeBytes }, into);
       else if (name.fileBytes > this.blockSizeBytes + MAX_HEADER_BYTES) decoded = { ok: false, defect: "length" };
-      else if (range === undefined) decoded = await readWholeBlock(this.files, path, name, id, this.blockSizeBytes, into);
-      else decoded = await readBlockRange(this.files, path, name, id, this.blockSizeBytes, range, into, this.headers);
+      else if (range === undefined) decoded = await readWholeBlock(this.store.files, path, name, id, this.blockSizeBytes, into);
+      else decoded = await readBlockRange(this.store.files, path, name, id, this.blockSizeBytes, range, into, this.store.headers);
     } catch (err) {
       throw new CacheFaultError(`cannot read block: ${path}`, { cause: err });
     }
     if (decoded === undefined) {
-      this.forget(name);
+      this.store.forget(name);
       return this.miss();
     }
     if (!decoded.ok) {
       this.counters.corruptBlocks++;
       this.cfg.logger.warn("corrupt block dropped", { path, defect: decoded.defect, bucket: id.bucket, key: id.key, etag: id.etag, index: id.index });
-      await this.discard(name);
+      await this.store.discard(name);
       return this.miss();
     }
     const now = this.index.find(h.verHi, h.verLo, name.index);
@@ -209,20 +194,7 @@ export class DiskBlockCache implements BlockCache {
     const at = id.index * this.blockSizeBytes;
     const to = at + Math.min(range.to, this.blockSizeBytes);
     if (at >= name.fileBytes) return Promise.resolve({ ok: false, defect: "length" });
-    return readWholeRange(this.files, path, name.fileBytes, { ...id, index: WHOLE_OBJECT_INDEX }, this.blockSizeBytes, { from: at + range.from, to }, into, this.headers);
-  }
-
-  /** Whether this file is held (see holdWholeFile): it expires only once released. */
-  private held(n: BlockName): boolean {
-    const slot = this.index.find(n.verHi, n.verLo, n.index);
-    return slot !== NONE && this.index.isHeld(slot);
-  }
-
-  /** The indexed file holding block `index` of a version: its block file, else the version's whole-object file. */
-  private indexed(h: BlockHashes, index: number): BlockName | undefined {
-    let slot = this.index.find(h.verHi, h.verLo, index);
-    if (slot === NONE) slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
-    return slot === NONE ? undefined : this.index.nameOf(slot);
+    return readWholeRange(this.store.files, path, name.fileBytes, { ...id, index: WHOLE_OBJECT_INDEX }, this.blockSizeBytes, { from: at + range.from, to }, into, this.store.headers);
   }
 
   async put(id: BlockId, data: Uint8Array): Promise<void> {
@@ -234,7 +206,7 @@ export class DiskBlockCache implements BlockCache {
     const joined = this.putting.get(inFlight);
     if (joined !== undefined) return joined;
     // The same block is the same bytes (identity includes the ETag): a second put is a no-op.
-    if (this.indexed(h, id.index) !== undefined) return;
+    if (this.store.indexed(h, id.index) !== undefined) return;
     const p = this.write(id, data, h).finally(() => this.putting.delete(inFlight));
     this.putting.set(inFlight, p);
     return p;
@@ -251,10 +223,10 @@ export class DiskBlockCache implements BlockCache {
   }
 
   locate(id: BlockId): BlockFileLocation | undefined {
-    const name = this.indexed(this.hashesOf(id), id.index);
-    if (name === undefined || (this.eviction.expired(name) && !this.held(name))) return undefined;
-    const path = this.pathOf(name);
-    const header = this.headers.get(path);
+    const name = this.store.indexed(this.hashesOf(id), id.index);
+    if (name === undefined || (this.eviction.expired(name) && !this.store.held(name))) return undefined;
+    const path = this.store.pathOf(name);
+    const header = this.store.headers.get(path);
     if (header === undefined) return undefined;
     const crcs = chunkCrcs(header.bytes, header);
     if (name.index !== WHOLE_OBJECT_INDEX) return { path, dataOffset: header.headerLength, dataLength: header.dataLength, chunkBytes: header.chunkBytes, crcs };
@@ -267,47 +239,22 @@ export class DiskBlockCache implements BlockCache {
   }
 
   has(id: BlockId): boolean {
-    const name = this.indexed(this.hashesOf(id), id.index);
-    return name !== undefined && (!this.eviction.expired(name) || this.held(name));
+    const name = this.store.indexed(this.hashesOf(id), id.index);
+    return name !== undefined && (!this.eviction.expired(name) || this.store.held(name));
   }
 
-  /**
-   * Keeps a wholly cached object version as one whole-object file (data from offset 0, see
-   * block-format.ts), dropping its block files, and holds it: never evicted nor expired until
-   * as many releaseWholeFile() calls as holds. Returns its path; undefined, the blocks left
-   * as they are, when it cannot: a block is missing or bad, the version is too large for a
-   * header in an xattr, this filesystem keeps no xattrs, or the cache has no room.
-   */
   async holdWholeFile(object: CachedObject): Promise<string | undefined> {
     this.assertOpen();
-    if (!this.wholeFiles || !fitsWholeFile(object, this.blockSizeBytes)) return undefined;
-    const h = this.hashesOf({ ...object, index: WHOLE_OBJECT_INDEX });
-    if (this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE) {
-      const inFlight = namePrefix(h.stem, WHOLE_OBJECT_INDEX);
-      let writing = this.joining.get(inFlight);
-      if (writing === undefined) {
-        writing = this.writeWhole(object, h).finally(() => this.joining.delete(inFlight));
-        this.joining.set(inFlight, writing);
-      }
-      if ((await writing) === undefined) return undefined;
-    }
-    // Written files are held from the moment they are indexed (their blocks go after): no await since.
-    const slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
-    if (slot === NONE) return undefined;
-    this.index.hold(slot);
-    this.holds.set(h.stem, (this.holds.get(h.stem) ?? 0) + 1);
-    return this.pathOf(this.index.nameOf(slot));
+    return this.wholeObjects.hold(object);
   }
 
-  /** Ends one hold holdWholeFile() took: after the last, the file is evictable again, as just used. */
   releaseWholeFile(object: CachedObject): void {
-    const h = this.hashesOf({ ...object, index: WHOLE_OBJECT_INDEX });
-    const left = (this.holds.get(h.stem) ?? 0) - 1;
-    if (left > 0) return void this.holds.set(h.stem, left);
-    this.holds.delete(h.stem);
-    const slot = this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX);
-    if (slot !== NONE) this.index.unhold(slot);
-    this.eviction.startEviction();
+    this.wholeObjects.release(object);
+  }
+
+  async putWhole(object: CachedObject, data: Uint8Array): Promise<void> {
+    this.assertOpen();
+    return this.wholeObjects.put(object, data);
   }
 
   async pin(bucket: string, prefix: string): Promise<void> {
@@ -319,7 +266,7 @@ export class DiskBlockCache implements BlockCache {
       .objectsWithABlock()
       .filter((o) => !o.pinned)
       .map((o) => this.index.nameOf(o.slot));
-    await this.pinStore.recordCached({ bucket, prefix }, candidates.map((n) => ({ path: this.pathOf(n), keyHex: keyHex(n.keyHi, n.keyLo) })));
+    await this.pinStore.recordCached({ bucket, prefix }, candidates.map((n) => ({ path: this.store.pathOf(n), keyHex: keyHex(n.keyHi, n.keyLo) })));
     this.index.repin((hi, lo) => this.pinStore.hasKey(keyHex(hi, lo)));
   }
 
@@ -339,7 +286,7 @@ export class DiskBlockCache implements BlockCache {
     const h = this.hashesOf(id);
     const slot = this.index.find(h.verHi, h.verLo, id.index);
     if (slot === NONE || this.index.isPinned(slot)) return false;
-    await this.discard(this.index.nameOf(slot));
+    await this.store.discard(this.index.nameOf(slot));
     return true;
   }
 
@@ -349,9 +296,9 @@ export class DiskBlockCache implements BlockCache {
     const kh = keyHex(h.keyHi, h.keyLo);
     if (this.scanning) this.droppedDuringScan.add(kh);
     // Every version of a key lives in one fan-out dir, so one listing finds them, indexed or not.
-    for (const file of await listFanDir(join(this.blocksDir, fanDir(h.keyHi)))) {
+    for (const file of await listFanDir(join(this.store.blocksDir, fanDir(h.keyHi)))) {
       const n = file.startsWith(kh) ? parseBlockName(file) : undefined;
-      if (n !== undefined) await this.discard(n);
+      if (n !== undefined) await this.store.discard(n);
     }
   }
 
@@ -382,8 +329,8 @@ export class DiskBlockCache implements BlockCache {
     this.closed = true;
     const evictionStopped = this.eviction.stop();
     await this.scanDone;
-    await Promise.allSettled([...this.putting.values(), ...this.joining.values(), evictionStopped]);
-    this.files.dropAll();
+    await Promise.allSettled([...this.putting.values(), ...this.wholeObjects.inFlight(), evictionStopped]);
+    this.store.files.dropAll();
   }
 
   // ---- writing ----
@@ -403,181 +350,32 @@ export class DiskBlockCache implements BlockCache {
       if (this.index.find(h.verHi, h.verLo, id.index) !== NONE) return;
     }
     await this.eviction.reserve(fileBytes, id);
-    const tmp = join(this.tmpDir, `${h.stem}-${randomBytes(6).toString("hex")}`);
+    const tmp = this.store.tempPath(h);
     try {
       await writeBlockFile(tmp, header, data);
       const pinned = await this.recordPins(id, h);
       const name: BlockName = { ...h, index: id.index, fileBytes, writtenSec: Math.floor(this.cfg.now() / 1000) };
-      await this.renameIntoPlace(tmp, name);
+      await this.store.renameIntoPlace(tmp, name);
       // A block just written is likely read next (a cold read's following requests): its header is known.
-      this.headers.set(this.pathOf(name), { bytes: header, headerLength: header.length, dataLength: data.length, chunkBytes: chunkBytesFor(this.blockSizeBytes) });
+      this.store.headers.set(this.store.pathOf(name), { bytes: header, headerLength: header.length, dataLength: data.length, chunkBytes: chunkBytesFor(this.blockSizeBytes) });
       const slot = this.index.find(h.verHi, h.verLo, id.index);
-      if (slot !== NONE && !sameFile(this.index.nameOf(slot), name)) await this.discard(this.index.nameOf(slot));
+      if (slot !== NONE && !sameFile(this.index.nameOf(slot), name)) await this.store.discard(this.index.nameOf(slot));
       this.index.add(name, pinned, true);
     } catch (err) {
       this.counters.writeFailures++;
-      const leftover = await removeFile(tmp);
-      if (leftover !== undefined) this.cfg.logger.error("cannot remove temp file", { path: tmp, err: String(leftover) });
-      if (errnoCode(err) === "ENOSPC") this.space.invalidate();
+      await this.store.removeTemp(tmp);
+      if (errnoCode(err) === "ENOSPC") this.store.space.invalidate();
       this.cfg.logger.warn("block write failed", { bucket: id.bucket, key: id.key, index: id.index, code: errnoCode(err) });
       throw err instanceof CacheFaultError ? err : new CacheFaultError(`cannot write block: ${id.bucket}/${id.key} #${id.index}`, { cause: err });
     } finally {
-      this.space.release(fileBytes);
+      this.store.space.release(fileBytes);
     }
     this.eviction.startEviction();
-  }
-
-  /**
-   * Assembles the version's verified blocks into a whole-object file, then drops the blocks.
-   * Keeps the oldest block's write time, so a TTL counts from when the data was fetched.
-   */
-  private async writeWhole(object: CachedObject, h: BlockHashes): Promise<string | undefined> {
-    if (this.scanning) await this.scanDone;
-    const id: BlockId = { bucket: object.bucket, key: object.key, etag: object.etag, index: WHOLE_OBJECT_INDEX };
-    const blocks = Math.ceil(object.size / this.blockSizeBytes);
-    const data = Buffer.allocUnsafe(object.size);
-    let writtenSec = Math.floor(this.cfg.now() / 1000);
-    for (let i = 0; i < blocks; i++) {
-      const slot = this.index.find(h.verHi, h.verLo, i);
-      if (slot === NONE) return undefined;
-      writtenSec = Math.min(writtenSec, this.index.nameOf(slot).writtenSec);
-      const lease = await this.lease({ ...id, index: i });
-      if (lease === undefined) return undefined;
-      const expected = Math.min(this.blockSizeBytes, object.size - i * this.blockSizeBytes);
-      const length = lease.data.length;
-      if (length === expected) data.set(lease.data, i * this.blockSizeBytes);
-      lease.release();
-      if (length !== expected) return undefined;
-    }
-    return this.writeWholeData(object, h, data, writtenSec, true);
-  }
-
-  async putWhole(object: CachedObject, data: Uint8Array): Promise<void> {
-    this.assertOpen();
-    if (data.length !== object.size) throw new RangeError(`whole object of ${object.size} bytes given ${data.length}`);
-    if (!this.wholeFiles || !fitsWholeFile(object, this.blockSizeBytes)) return this.putBlocks(object, data);
-    const h = this.hashesOf({ ...object, index: WHOLE_OBJECT_INDEX });
-    if (this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) !== NONE) return;
-    const inFlight = namePrefix(h.stem, WHOLE_OBJECT_INDEX);
-    let writing = this.joining.get(inFlight);
-    if (writing === undefined) {
-      writing = (async () => {
-        if (this.scanning) await this.scanDone;
-        return this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE ? this.writeWholeData(object, h, data, Math.floor(this.cfg.now() / 1000), false) : undefined;
-      })().finally(() => this.joining.delete(inFlight));
-      this.joining.set(inFlight, writing);
-    }
-    // Not written (no room without evicting, no xattrs after all): blocks, as put() stores them.
-    if ((await writing) === undefined && this.index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE) await this.putBlocks(object, data);
-  }
-
-  private async putBlocks(object: CachedObject, data: Uint8Array): Promise<void> {
-    for (let i = 0; i * this.blockSizeBytes < Math.max(1, object.size); i++) await this.put({ ...object, index: i }, data.subarray(i * this.blockSizeBytes, (i + 1) * this.blockSizeBytes));
-  }
-
-  /**
-   * Writes `data`, all of a version, as its whole-object file, then drops its blocks; held
-   * (for a passthrough open) or not. Undefined, nothing changed, when it cannot.
-   */
-  private async writeWholeData(object: CachedObject, h: BlockHashes, data: Uint8Array, writtenSec: number, hold: boolean): Promise<string | undefined> {
-    const id: BlockId = { bucket: object.bucket, key: object.key, etag: object.etag, index: WHOLE_OBJECT_INDEX };
-    const blocks = Math.ceil(object.size / this.blockSizeBytes);
-    const header = encodeHeader(id, data, this.blockSizeBytes);
-    const name: BlockName = { ...h, index: WHOLE_OBJECT_INDEX, fileBytes: object.size, writtenSec };
-    try {
-      await this.eviction.reserve(object.size, id);
-    } catch {
-      return undefined; // no room: the blocks serve as before
-    }
-    const tmp = join(this.tmpDir, `${h.stem}-${randomBytes(6).toString("hex")}`);
-    try {
-      await writeWholeFile(tmp, header, data);
-      const pinned = await this.recordPins(id, h);
-      await this.renameIntoPlace(tmp, name);
-      this.headers.set(this.pathOf(name), { bytes: header, headerLength: header.length, dataLength: object.size, chunkBytes: chunkBytesFor(this.blockSizeBytes) });
-      const slot = this.index.add(name, pinned, true);
-      if (hold) this.index.hold(slot);
-    } catch (err) {
-      const leftover = await removeFile(tmp);
-      if (leftover !== undefined) this.cfg.logger.error("cannot remove temp file", { path: tmp, err: String(leftover) });
-      const code = errnoCode(err);
-      if (code === "ENOSPC") this.space.invalidate();
-      // A filesystem without user xattrs: blocks only from now on, said once.
-      if (code === "EOPNOTSUPP" || code === "ENOTSUP") this.wholeFiles = false;
-      this.cfg.logger.warn("whole-object file not written; its blocks stay", { bucket: object.bucket, key: object.key, code });
-      return undefined;
-    } finally {
-      this.space.release(object.size);
-    }
-    for (let i = 0; i < blocks; i++) {
-      const slot = this.index.find(h.verHi, h.verLo, i);
-      if (slot !== NONE) await this.discard(this.index.nameOf(slot));
-    }
-    this.eviction.startEviction();
-    return this.pathOf(name);
-  }
-
-  private async renameIntoPlace(tmp: string, name: BlockName): Promise<void> {
-    const path = this.pathOf(name);
-    const fan = fanDir(name.keyHi);
-    // A file renamed over this path is another inode: a descriptor of the old one must not linger.
-    this.files.drop(path);
-    // A fresh cache would otherwise pay a failed rename for nearly every early block (4096 fan dirs).
-    if (!this.fanDirsMade.has(fan)) await this.makeFanDir(fan);
-    try {
-      await rename(tmp, path);
-    } catch (err) {
-      if (errnoCode(err) !== "ENOENT") throw err;
-      await this.makeFanDir(fan);
-      await rename(tmp, path);
-    }
-  }
-
-  private async makeFanDir(fan: string): Promise<void> {
-    await mkdir(join(this.blocksDir, fan), { recursive: true });
-    this.fanDirsMade.add(fan);
   }
 
   /** Pins are by key prefix; records this key under every pin that covers it. */
   private async recordPins(id: BlockId, h: BlockHashes): Promise<boolean> {
     return this.pinStore.covers(id.bucket, id.key) && (await this.pinStore.record(id.bucket, id.key, keyHex(h.keyHi, h.keyLo)));
-  }
-
-  // ---- files and index entries ----
-
-  private pathOf(n: BlockName): string {
-    return `${this.blocksDir}/${fanDir(n.keyHi)}/${blockName(n)}`;
-  }
-
-  /** Removes the index entry for exactly this file, if it is the indexed one; true if it was. */
-  private forget(n: BlockName): boolean {
-    const slot = this.index.find(n.verHi, n.verLo, n.index);
-    if (slot === NONE || !sameFile(this.index.nameOf(slot), n)) return false;
-    this.index.remove(slot);
-    return true;
-  }
-
-  /** Drops a block file and its index entry. */
-  private async discard(n: BlockName): Promise<void> {
-    this.forget(n);
-    await this.unlinkCounted(n);
-  }
-
-  /** Unlinks a file whose bytes have left the index, counting them as on disk until gone. */
-  private async unlinkCounted(n: BlockName): Promise<void> {
-    this.files.drop(this.pathOf(n));
-    this.headers.delete(this.pathOf(n));
-    const err = await this.space.unlinking(n.fileBytes, () => removeFile(this.pathOf(n)));
-    if (err !== undefined) this.cfg.logger.error("cannot remove block file", { path: this.pathOf(n), err: String(err) });
-  }
-
-  /** During the scan: a block not indexed yet is found by listing its fan-out dir. */
-  private async findOnDisk(h: BlockHashes, index: number): Promise<BlockName | undefined> {
-    const names = await listFanDir(join(this.blocksDir, fanDir(h.keyHi)));
-    const block = namePrefix(h.stem, index);
-    const whole = namePrefix(h.stem, WHOLE_OBJECT_INDEX);
-    const file = names.find((f) => f.startsWith(block)) ?? names.find((f) => f.startsWith(whole));
-    return file === undefined ? undefined : parseBlockName(file);
   }
 
   private miss(): undefined {
@@ -592,7 +390,7 @@ export class DiskBlockCache implements BlockCache {
   private async scan(): Promise<void> {
     const started = performance.now();
     await scanBlocks({
-      blocksDir: this.blocksDir,
+      blocksDir: this.store.blocksDir,
       isClosed: () => this.closed,
       logger: this.cfg.logger,
       onName: (name, file) => {
