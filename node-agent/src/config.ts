@@ -22,7 +22,7 @@ export interface AgentConfig {
   mountMode: "passthrough" | "page-cache";
   /**
    * Disk the kernel driver may spend on copies of cached objects it passes through that the
-   * cache cannot keep as whole-object files (over about 60 MiB, or no xattrs); 0 turns
+   * cache cannot keep as whole-object files (about 3.7 GiB or more, or no xattrs); 0 turns
    * passthrough off. The cache's own whole-object files need none of it.
    */
   passthroughBudgetBytes: number;

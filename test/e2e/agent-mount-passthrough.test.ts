@@ -3,7 +3,7 @@
 // small files of an immutable dataset open on the reader thread, folders page through
 // READDIR, a rewrite in R2 is still seen after the TTL, and the libfuse driver still mounts.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync } from "node:fs";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -102,9 +102,12 @@ describe("mount: kernel driver", () => {
     await put("large/warmed.bin", body);
     const agent = await startMountedAgent(["--block-size", "1MiB", "--metadata-ttl", "indefinite"]);
     try {
+      // Looked up before it is cached (the kernel keeps the entry): a lookup of a wholly cached
+      // file would have its passthrough file ready for the open, and no READ would reach the agent.
+      const path = join(mountPoint, "datasets", "large", "warmed.bin");
+      expect(statSync(path).size).toBe(body.length);
       const got = Buffer.from(await (await fetch(`${agent.url}/datasets/large/warmed.bin`)).arrayBuffer());
       expect(got.equals(body)).toBe(true); // the whole object is cached now
-      const path = join(mountPoint, "datasets", "large", "warmed.bin");
       // O_DIRECT reads of 256 KiB on one open file: the first READ of each block reaches the
       // event loop (which registers the block), the next ones the reader thread. The file's
       // last piece is read after a pause, so the reader thread surely answers it: the event
@@ -233,6 +236,32 @@ describe("mount: kernel driver", () => {
       }
       const after = await mountStatus(agent);
       expect(after.fastOpens.passthrough - before.fastOpens.passthrough).toBe(files.length);
+      expect((after.requests[READ_OPCODE] ?? 0) - (before.requests[READ_OPCODE] ?? 0)).toBe(0);
+    } finally {
+      expect(await agent.stop()).toBe(0);
+    }
+  }, 120_000);
+
+  it("ferry warm of large files (several blocks each): every file's first open passes through, no READ reaches the agent", async () => {
+    // A loader keeps each file open for the whole run, so a first open read through FUSE would be one for good.
+    const files = Array.from({ length: 4 }, (_, i) => ({ key: `warmed-large/sample_${i}.bin`, body: randomBytes(300_000 + i * 4099) }));
+    for (const f of files) await put(f.key, f.body);
+    const agent = await startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "warmed-large-cache"), args: ["--mount", mountPoint, "--block-size", "64KiB"] });
+    try {
+      await runOk(process.execPath, [join(projectRoot, "bin", "ferry.js"), "warm", "s3://datasets/warmed-large/", "--agent", agent.url, "--json"]);
+      const before = await mountStatus(agent);
+      for (const f of files) {
+        const fd = openSync(join(mountPoint, "datasets", f.key), "r");
+        try {
+          const got = Buffer.alloc(f.body.length);
+          expect(readSync(fd, got, 0, got.length, 0)).toBe(f.body.length);
+          expect(got.equals(f.body)).toBe(true);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      const after = await mountStatus(agent);
+      expect((after.passthrough?.opens ?? 0) - (before.passthrough?.opens ?? 0)).toBe(files.length);
       expect((after.requests[READ_OPCODE] ?? 0) - (before.requests[READ_OPCODE] ?? 0)).toBe(0);
     } finally {
       expect(await agent.stop()).toBe(0);

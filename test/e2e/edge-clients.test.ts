@@ -21,11 +21,11 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { randomBytes } from "node:crypto";
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { createReadStream, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
+import { closeEdgeFixture, type EdgeFixture, openEdgeFixture, scratchDir } from "../helpers/edge-fixture.ts";
+import type { LocalEdge, TestKey } from "../helpers/local-edge.ts";
 import {
   AWS_CLI_V2,
   SYSTEM_PYTHON,
@@ -38,7 +38,6 @@ import {
   rcloneFlags,
   run,
   runOk,
-  s3Client,
   s3ErrorCode,
   sha256,
   sha256File,
@@ -50,18 +49,16 @@ import { BOTO3_SCRIPT } from "../helpers/boto3-script.ts";
 const MiB = 1024 * 1024;
 const awsV1 = await findAwsCliV1();
 
+let fixture: EdgeFixture;
 let edge: LocalEdge;
 let admin: TestKey;
 let sdk: S3Client;
-let work: string;
 /** Headers of every request the SDK client sent, by "METHOD path". */
 const sent: Array<{ line: string; headers: Record<string, string> }> = [];
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "ferry-clients-"));
-  edge = await startLocalEdge();
-  admin = await edge.createKey(["all:datasets/", "all:shared/"], { name: "e2e-admin" });
-  sdk = s3Client(edge.url, admin);
+  fixture = await openEdgeFixture({ scratchPrefix: "ferry-clients-", grants: ["all:datasets/", "all:shared/"], keyName: "e2e-admin" });
+  ({ edge, key: admin, sdk } = fixture);
   sdk.middlewareStack.add(
     (next) => async (args) => {
       const request = args.request as { method?: string; path?: string; headers?: Record<string, string> };
@@ -72,17 +69,9 @@ beforeAll(async () => {
   );
 }, 120_000);
 
-afterAll(async () => {
-  sdk?.destroy();
-  await edge?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => closeEdgeFixture(fixture), 60_000);
 
-function dir(name: string): string {
-  const path = join(work, name);
-  mkdirSync(path, { recursive: true });
-  return path;
-}
+const dir = (name: string) => scratchDir(fixture, name);
 
 describe("AWS SDK v3", () => {
   it("puts, gets and heads objects with user metadata; default checksums (CRC32, aws-chunked trailer) keep bytes identical", async () => {

@@ -6,36 +6,27 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
+import { closeEdgeFixture, type EdgeFixture, openEdgeFixture, scratchDir } from "../helpers/edge-fixture.ts";
+import type { LocalEdge, TestKey } from "../helpers/local-edge.ts";
 import { AWS_CLI_V2, clientEnv, curlGet, curlPut, failure, ferry, getBytes, rcloneEnv, rcloneFlags, run, runOk, s3Client, s3ErrorCode, sha256, sha256File, treeDigest, writeTree } from "../helpers/real-clients.ts";
 
 const MiB = 1024 * 1024;
 
+let fixture: EdgeFixture;
 let edge: LocalEdge;
 let sdk: S3Client;
-let work: string;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "ferry-sharing-"));
-  edge = await startLocalEdge();
-  sdk = s3Client(edge.url, await edge.createKey(["all:datasets/", "all:shared/"], { name: "e2e-admin" }));
+  fixture = await openEdgeFixture({ scratchPrefix: "ferry-sharing-", grants: ["all:datasets/", "all:shared/"], keyName: "e2e-admin" });
+  ({ edge, sdk } = fixture);
 }, 120_000);
 
-afterAll(async () => {
-  sdk?.destroy();
-  await edge?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => closeEdgeFixture(fixture), 60_000);
 
-function dir(name: string): string {
-  const path = join(work, name);
-  mkdirSync(path, { recursive: true });
-  return path;
-}
+const dir = (name: string) => scratchDir(fixture, name);
 
 describe("sharing", () => {
   it("ferry share links download and upload with curl; tampered links fail; a revoked key kills its links", async () => {

@@ -4,18 +4,19 @@
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manifestKey, parseManifest } from "../../s3/manifest.ts";
 import { createS3Destination } from "../../replicator/src/dest/s3-destination.ts";
 import { listDestination } from "../../replicator/src/dest/ranged-list.ts";
 import { createS3Client } from "../../replicator/src/s3-client.ts";
-import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
-import { ferry, getBytes, s3Client, writeTree } from "../helpers/real-clients.ts";
+import { closeEdgeFixture, type EdgeFixture, openEdgeFixture, scratchDir } from "../helpers/edge-fixture.ts";
+import type { LocalEdge, TestKey } from "../helpers/local-edge.ts";
+import { ferry, getBytes, writeTree } from "../helpers/real-clients.ts";
 
 const MiB = 1024 * 1024;
+let fixture: EdgeFixture;
 let edge: LocalEdge;
 let key: TestKey;
 let sdk: S3Client;
@@ -39,17 +40,11 @@ async function keysUnder(prefix: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), "ferry-replicate-"));
-  edge = await startLocalEdge();
-  key = await edge.createKey(["all:datasets/"], { name: "replicator" });
-  sdk = s3Client(edge.url, key);
+  fixture = await openEdgeFixture({ scratchPrefix: "ferry-replicate-", grants: ["all:datasets/"], keyName: "replicator" });
+  ({ edge, key, sdk, work } = fixture);
 }, 120_000);
 
-afterAll(async () => {
-  sdk?.destroy();
-  await edge?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => closeEdgeFixture(fixture), 60_000);
 
 describe("ferry replicate file:// → edge", () => {
   const files: Record<string, Uint8Array> = {

@@ -49,8 +49,11 @@ export const MAX_HEADER_BYTES = 0xffff;
  * whole-object file in place always has one. Not a trailer: FUSE passthrough reads do not
  * stop at the size the mount reports, so a read to EOF would return it. Chunks count from the
  * object's start, so block i's chunks are a slice of the table (the block size must be a
- * multiple of the chunk size). Agents older than this remove such files at start (too big to
- * be a block), which a cache can afford.
+ * multiple of the chunk size). The chunk is the blocks' own up to about 60 MiB and larger
+ * beyond (wholeChunkBytesFor), so the table fits the xattr; the header says which, and a
+ * reader checks it is the one this version's size calls for. Agents older than this remove
+ * such files at start (too big to be a block), and ones that knew only the blocks' chunk
+ * size find a larger one a bad header (a miss, refetched); a cache can afford both.
  */
 export const WHOLE_OBJECT_INDEX = 0xfffffffe;
 export const WHOLE_HEADER_XATTR = "user.ferry.header";
@@ -62,10 +65,30 @@ function headerBytes(bucket: string, key: string, etag: string, dataLength: numb
   return FIXED_BYTES + Buffer.byteLength(bucket) + Buffer.byteLength(key) + Buffer.byteLength(etag) + Math.ceil(dataLength / chunkBytes) * CRC_BYTES + CRC_BYTES;
 }
 
+/**
+ * Bytes one CRC covers in the whole-object file of this version: the blocks' chunk size,
+ * doubled until the CRC table fits the xattr (146.6 MB: 256 KiB; 1 GiB: 2 MiB), never past
+ * the block size and always dividing it, so block i's chunks stay a slice of the table.
+ * Undefined when no such size fits (objects of about 3.7 GiB and up with 4 MiB blocks).
+ * A larger chunk costs a small range read more bytes to check; whole-object files exist
+ * for passthrough, where the kernel reads them without the agent, so that cost is rare.
+ */
+export function wholeChunkBytesFor(object: { bucket: string; key: string; etag: string; size: number }, blockSizeBytes: number): number | undefined {
+  if (object.size <= 0) return undefined;
+  for (let chunkBytes = chunkBytesFor(blockSizeBytes); chunkBytes <= blockSizeBytes && blockSizeBytes % chunkBytes === 0; chunkBytes *= 2) {
+    if (headerBytes(object.bucket, object.key, object.etag, object.size, chunkBytes) <= MAX_WHOLE_HEADER_BYTES) return chunkBytes;
+  }
+  return undefined;
+}
+
 /** Whether an object version of `size` bytes can be kept as a whole-object file with blocks of this size. */
 export function fitsWholeFile(object: { bucket: string; key: string; etag: string; size: number }, blockSizeBytes: number): boolean {
-  const chunkBytes = chunkBytesFor(blockSizeBytes);
-  return object.size > 0 && blockSizeBytes % chunkBytes === 0 && headerBytes(object.bucket, object.key, object.etag, object.size, chunkBytes) <= MAX_WHOLE_HEADER_BYTES;
+  return wholeChunkBytesFor(object, blockSizeBytes) !== undefined;
+}
+
+/** The chunk size the header of `id` (a block, or a whole-object file of `dataLength` bytes) must carry. */
+function chunkBytesOf(id: BlockId, dataLength: number, blockSizeBytes: number): number | undefined {
+  return id.index === WHOLE_OBJECT_INDEX ? wholeChunkBytesFor({ ...id, size: dataLength }, blockSizeBytes) : chunkBytesFor(blockSizeBytes);
 }
 
 /** Smallest chunk a CRC covers; bigger blocks get bigger chunks so a header stays small. */
@@ -201,23 +224,36 @@ export function blockLayout(id: BlockId, fileBytes: number, blockSizeBytes: numb
   return { headerLength: fixed + chunks * CRC_BYTES, dataLength, chunkBytes };
 }
 
-/** Encodes the header of a block; throws RangeError if the identity does not fit a header. */
+/** Encodes the header of a block or whole-object file; throws RangeError if the identity does not fit a header. */
 export function encodeHeader(id: BlockId, data: Uint8Array, blockSizeBytes: number): Buffer {
+  const chunkBytes = chunkBytesOf(id, data.length, blockSizeBytes);
+  if (chunkBytes === undefined) throw new RangeError(`object too large for a whole-object file: ${id.bucket}/${id.key}`);
+  const crcs = new Uint32Array(Math.ceil(data.length / chunkBytes));
+  for (let c = 0; c < crcs.length; c++) crcs[c] = crc32c(data.subarray(c * chunkBytes, (c + 1) * chunkBytes));
+  return headerFromCrcs(id, data.length, chunkBytes, blockSizeBytes, crcs);
+}
+
+/**
+ * The header of `dataLength` bytes whose chunks of `chunkBytes` have CRC32C `crcs`: for a
+ * whole-object file written as it streams, its CRCs taken along the way (chunkBytes must be
+ * what wholeChunkBytesFor says, or the header will not check).
+ */
+export function headerFromCrcs(id: BlockId, dataLength: number, chunkBytes: number, blockSizeBytes: number, crcs: Uint32Array): Buffer {
   const bucket = Buffer.from(id.bucket);
   const key = Buffer.from(id.key);
   const etag = Buffer.from(id.etag);
-  const chunkBytes = chunkBytesFor(blockSizeBytes);
-  const chunks = Math.ceil(data.length / chunkBytes);
+  const chunks = Math.ceil(dataLength / chunkBytes);
+  if (crcs.length !== chunks) throw new RangeError(`${crcs.length} chunk CRCs for ${chunks} chunks`);
   const table = FIXED_BYTES + bucket.length + key.length + etag.length;
   const length = table + chunks * CRC_BYTES + CRC_BYTES;
   if (length > MAX_HEADER_BYTES) throw new RangeError(`block identity too long for a header: ${id.bucket}/${id.key}`);
   const h = Buffer.alloc(length);
-  for (let c = 0; c < chunks; c++) h.writeUInt32LE(crc32c(data.subarray(c * chunkBytes, (c + 1) * chunkBytes)), table + c * CRC_BYTES);
+  for (let c = 0; c < chunks; c++) h.writeUInt32LE(crcs[c] ?? 0, table + c * CRC_BYTES);
   h.writeUInt32LE(MAGIC, 0);
   h.writeUInt16LE(FORMAT_VERSION, 4);
   h.writeUInt16LE(length, 6);
   h.writeUInt32LE(id.index, 8);
-  h.writeUInt32LE(data.length, 12);
+  h.writeUInt32LE(dataLength, 12);
   h.writeUInt32LE(chunkBytes, 16);
   h.writeUInt32LE(blockSizeBytes, 20);
   h.writeUInt16LE(bucket.length, 24);
@@ -259,7 +295,7 @@ export function checkHeader(file: Buffer, id: BlockId, blockSizeBytes: number): 
   if (!header.ok) return header;
   if (file.readUInt32LE(8) !== id.index || file.readUInt32LE(20) !== blockSizeBytes) return { ok: false, defect: "identity" };
   if (!identityMatches(file, id)) return { ok: false, defect: "identity" };
-  if (header.chunkBytes !== chunkBytesFor(blockSizeBytes)) return { ok: false, defect: "header-crc" };
+  if (header.chunkBytes !== chunkBytesOf(id, header.dataLength, blockSizeBytes)) return { ok: false, defect: "header-crc" };
   return header;
 }
 

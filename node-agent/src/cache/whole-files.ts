@@ -23,17 +23,25 @@ export function wholeFilesSupported(): boolean {
   return xattrCalls() !== undefined;
 }
 
-/** Creates `path` (which must not exist) holding `data`, with `header` in its xattr. */
-export async function writeWholeFile(path: string, header: Buffer, data: Uint8Array): Promise<void> {
+/**
+ * Creates `path` (which must not exist) holding `parts` one after another, then sets its
+ * xattr to `header()`, asked once every part is written (a header made from CRCs taken as
+ * the parts went by). A part may be a piece of a lease: it is written before the next is asked for.
+ */
+export async function writeWholeFile(path: string, parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, header: () => Buffer): Promise<void> {
   const fh = await open(path, "wx");
   try {
-    let written = 0;
-    while (written < data.length) {
-      const { bytesWritten } = await fh.write(data, written, data.length - written, written);
-      if (bytesWritten === 0) throw Object.assign(new Error(`short write: ${path}`), { code: "ENOSPC" });
-      written += bytesWritten;
+    let at = 0;
+    for await (const part of parts) {
+      let written = 0;
+      while (written < part.length) {
+        const { bytesWritten } = await fh.write(part, written, part.length - written, at + written);
+        if (bytesWritten === 0) throw Object.assign(new Error(`short write: ${path}`), { code: "ENOSPC" });
+        written += bytesWritten;
+      }
+      at += part.length;
     }
-    libc().fsetxattr(fh.fd, WHOLE_HEADER_XATTR, header, 0);
+    libc().fsetxattr(fh.fd, WHOLE_HEADER_XATTR, header(), 0);
   } finally {
     await fh.close();
   }

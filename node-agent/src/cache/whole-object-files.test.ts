@@ -3,9 +3,10 @@
 // held from eviction, rebuilt by the start-up scan, and checked like any block.
 import { open, readFile, stat } from "node:fs/promises";
 import { afterEach, describe, expect, test } from "vitest";
-import { fitsWholeFile } from "./block-format.ts";
+import { fitsWholeFile, wholeChunkBytesFor } from "./block-format.ts";
 import { allBlockFiles, blockId, bytes, cacheOpener, recordingLogger, tempDirs } from "./cache-test-support.ts";
 import type { DiskBlockCache } from "./disk-block-cache.ts";
+import { readWholeHeaderBytes } from "./whole-files.ts";
 
 const BLOCK = 64 * 1024;
 const dirs = tempDirs();
@@ -86,10 +87,42 @@ describe("whole-object files", () => {
     await c.put(blockId("gap.bin", 2), data.subarray(2 * BLOCK));
     expect(await c.holdWholeFile({ bucket: "datasets", key: "gap.bin", etag: "etag-1", size: data.length })).toBeUndefined();
     expect(await readBlock(c, "gap.bin", 2)).toEqual(data.subarray(2 * BLOCK));
-    // 64 KiB chunks, a 4-byte CRC each, in a 3,968-byte xattr: about 60 MiB is the most.
-    expect(fitsWholeFile({ bucket: "b", key: "k", etag: "e", size: 7_340_032 }, 4 * 2 ** 20)).toBe(true);
-    expect(fitsWholeFile({ bucket: "b", key: "k", etag: "e", size: 146_600_000 }, 4 * 2 ** 20)).toBe(false);
+    // A 4-byte CRC per chunk in a 3,968-byte xattr: 64 KiB chunks reach about 60 MiB, chunks
+    // doubled up to the 4 MiB block size about 3.7 GiB.
+    expect(wholeChunkBytesFor({ bucket: "b", key: "k", etag: "e", size: 7_340_032 }, 4 * 2 ** 20)).toBe(64 * 1024);
+    expect(wholeChunkBytesFor({ bucket: "b", key: "k", etag: "e", size: 146_600_628 }, 4 * 2 ** 20)).toBe(256 * 1024);
+    expect(fitsWholeFile({ bucket: "b", key: "k", etag: "e", size: 4 * 2 ** 30 }, 4 * 2 ** 20)).toBe(false);
     expect(fitsWholeFile({ bucket: "b", key: "k", etag: "e", size: 1000 }, 100_000)).toBe(false); // blocks not whole chunks
+  });
+
+  test("a version whose CRC table at the blocks' chunk size would not fit the xattr gets larger chunks: assembled, read, rebuilt by the scan, checked", async () => {
+    const dir = await dirs.make();
+    const MiB = 2 ** 20;
+    let c = await cacheIn(dir, { blockSizeBytes: MiB });
+    // A 3,600-byte key leaves room for 79 CRCs: 64 KiB chunks would cover 5 MiB, so 12 MiB takes 256 KiB ones.
+    const key = `long/${"k".repeat(3600)}.bin`;
+    const data = bytes(12 * MiB + 5000);
+    const object = { bucket: "datasets", key, etag: "etag-1", size: data.length };
+    for (let i = 0; i * MiB < data.length; i++) await c.put(blockId(key, i), data.subarray(i * MiB, (i + 1) * MiB));
+    expect(wholeChunkBytesFor(object, MiB)).toBe(256 * 1024);
+    expect(fitsWholeFile({ ...object, size: 100 * MiB }, MiB)).toBe(false); // 1 MiB chunks, the block size, are the most
+    const path = (await c.holdWholeFile(object)) ?? "";
+    expect((await readFile(path)).equals(data)).toBe(true);
+    expect((readWholeHeaderBytes(path) as Buffer).readUInt32LE(16)).toBe(256 * 1024);
+    const range = await c.leaseRange(blockId(key, 5), 300_000, 400_000);
+    expect(Buffer.from(range?.data ?? []).equals(data.subarray(5 * MiB + 300_000, 5 * MiB + 400_000))).toBe(true);
+    range?.release();
+    expect(c.locate(blockId(key, 12))).toMatchObject({ path, dataOffset: 12 * MiB, dataLength: 5000, chunkBytes: 256 * 1024 });
+    expect(c.locate(blockId(key, 12))?.crcs).toHaveLength(1);
+    c.releaseWholeFile(object);
+    await c.close();
+    c = await cacheIn(dir, { blockSizeBytes: MiB });
+    expect(await readBlock(c, key, 12)).toEqual(data.subarray(12 * MiB));
+    const fh = await open(path, "r+");
+    await fh.write(Buffer.from([(data[7 * MiB + 10] ?? 0) ^ 0xff]), 0, 1, 7 * MiB + 10);
+    await fh.close();
+    expect(await readBlock(c, key, 7)).toBeUndefined();
+    expect(c.stats().corruptBlocks).toBe(1);
   });
 
   test("a held file is never evicted; released, it is evicted like any block", async () => {

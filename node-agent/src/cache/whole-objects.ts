@@ -3,8 +3,9 @@
 // mount wants to pass a file through, or written at once from a fill that is a whole object.
 // Either replaces the version's blocks. A held file (open for passthrough) is never evicted
 // nor expired until every hold is released.
-import type { BlockCache, BlockId, BlockLease, CachedObject } from "./block-cache.ts";
-import { type BlockHashes, type BlockName, chunkBytesFor, encodeHeader, fitsWholeFile, namePrefix, WHOLE_OBJECT_INDEX } from "./block-format.ts";
+import { crc32c } from "@node-rs/crc32";
+import type { BlockCache, BlockId, CachedObject } from "./block-cache.ts";
+import { type BlockHashes, type BlockName, encodeHeader, fitsWholeFile, headerFromCrcs, namePrefix, WHOLE_OBJECT_INDEX, wholeChunkBytesFor } from "./block-format.ts";
 import { errnoCode } from "./block-files.ts";
 import { type BlockStore, NONE } from "./block-store.ts";
 import type { CacheEviction } from "./cache-eviction.ts";
@@ -24,6 +25,15 @@ export interface WholeObjectsHost {
   lease: BlockCache["lease"];
   put: BlockCache["put"];
 }
+
+/** A whole-object file's bytes as they are written, and its header once they all are. */
+interface WholeSource {
+  parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+  header: () => Buffer;
+}
+
+/** A block of the version went missing or changed size while it was being assembled. */
+class BlockGone extends Error {}
 
 export class WholeObjects {
   private readonly host: WholeObjectsHost;
@@ -81,7 +91,9 @@ export class WholeObjects {
     if (index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) !== NONE) return;
     const written = await this.joined(h, async () => {
       await this.host.scanned();
-      return index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE ? this.write(object, h, data, Math.floor(this.host.cfg.now() / 1000), false) : undefined;
+      if (index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) !== NONE) return undefined;
+      const header = encodeHeader({ ...object, index: WHOLE_OBJECT_INDEX }, data, this.blockSizeBytes);
+      return this.write(object, h, { parts: [data], header: () => header }, Math.floor(this.host.cfg.now() / 1000), false);
     });
     // Not written (no room without evicting, no xattrs after all): blocks, as put() stores them.
     if (written === undefined && index.find(h.verHi, h.verLo, WHOLE_OBJECT_INDEX) === NONE) await this.putBlocks(object, data);
@@ -105,37 +117,53 @@ export class WholeObjects {
 
   /**
    * Assembles the version's verified blocks into a whole-object file, held, then drops the
-   * blocks. Keeps the oldest block's write time, so a TTL counts from when the data was fetched.
+   * blocks. Streams one block at a time (a 1 GiB object never sits in memory), taking the
+   * file's chunk CRCs as the blocks go by. Keeps the oldest block's write time, so a TTL
+   * counts from when the data was fetched.
    */
   private async assemble(object: CachedObject, h: BlockHashes): Promise<string | undefined> {
     await this.host.scanned();
     const bs = this.blockSizeBytes;
     const { index } = this.host.store;
-    const data = Buffer.allocUnsafe(object.size);
+    const blocks = Math.ceil(object.size / bs);
     let writtenSec = Math.floor(this.host.cfg.now() / 1000);
-    for (let i = 0; i < Math.ceil(object.size / bs); i++) {
+    for (let i = 0; i < blocks; i++) {
       const slot = index.find(h.verHi, h.verLo, i);
       if (slot === NONE) return undefined;
       writtenSec = Math.min(writtenSec, index.nameOf(slot).writtenSec);
-      const lease: BlockLease | undefined = await this.host.lease({ bucket: object.bucket, key: object.key, etag: object.etag, index: i });
-      if (lease === undefined) return undefined;
-      const expected = Math.min(bs, object.size - i * bs);
-      const length = lease.data.length;
-      if (length === expected) data.set(lease.data, i * bs);
-      lease.release();
-      if (length !== expected) return undefined;
     }
-    return this.write(object, h, data, writtenSec, true);
+    const fitted = wholeChunkBytesFor(object, bs);
+    if (fitted === undefined) return undefined;
+    const chunkBytes = fitted;
+    const crcs = new Uint32Array(Math.ceil(object.size / chunkBytes));
+    const lease = this.host.lease;
+    async function* parts(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < blocks; i++) {
+        const held = await lease({ bucket: object.bucket, key: object.key, etag: object.etag, index: i });
+        if (held === undefined) throw new BlockGone();
+        try {
+          const data = Buffer.from(held.data.buffer, held.data.byteOffset, held.data.length);
+          if (data.length !== Math.min(bs, object.size - i * bs)) throw new BlockGone();
+          // Chunks divide the block size: block i's chunks are whole, from chunk i·bs/chunkBytes.
+          const first = (i * bs) / chunkBytes;
+          for (let c = 0; c * chunkBytes < data.length; c++) crcs[first + c] = crc32c(data.subarray(c * chunkBytes, (c + 1) * chunkBytes));
+          yield data;
+        } finally {
+          held.release();
+        }
+      }
+    }
+    const id: BlockId = { bucket: object.bucket, key: object.key, etag: object.etag, index: WHOLE_OBJECT_INDEX };
+    return this.write(object, h, { parts: parts(), header: () => headerFromCrcs(id, object.size, chunkBytes, bs, crcs) }, writtenSec, true);
   }
 
   /**
-   * Writes `data`, all of a version, as its whole-object file, then drops its blocks; held
+   * Writes `source`, all of a version, as its whole-object file, then drops its blocks; held
    * (for a passthrough open) or not. Undefined, nothing changed, when it cannot.
    */
-  private async write(object: CachedObject, h: BlockHashes, data: Uint8Array, writtenSec: number, hold: boolean): Promise<string | undefined> {
+  private async write(object: CachedObject, h: BlockHashes, source: WholeSource, writtenSec: number, hold: boolean): Promise<string | undefined> {
     const { store, eviction, cfg } = this.host;
     const id: BlockId = { bucket: object.bucket, key: object.key, etag: object.etag, index: WHOLE_OBJECT_INDEX };
-    const header = encodeHeader(id, data, this.blockSizeBytes);
     const name: BlockName = { ...h, index: WHOLE_OBJECT_INDEX, fileBytes: object.size, writtenSec };
     try {
       await eviction.reserve(object.size, id);
@@ -144,14 +172,18 @@ export class WholeObjects {
     }
     const tmp = store.tempPath(h);
     try {
-      await writeWholeFile(tmp, header, data);
+      let header: Buffer | undefined;
+      await writeWholeFile(tmp, source.parts, () => (header = source.header()));
+      if (header === undefined) throw new Error("whole-object file written without its header");
       const pinned = await this.host.recordPins(id, h);
       await store.renameIntoPlace(tmp, name);
-      store.headers.set(store.pathOf(name), { bytes: header, headerLength: header.length, dataLength: object.size, chunkBytes: chunkBytesFor(this.blockSizeBytes) });
+      store.headers.set(store.pathOf(name), { bytes: header, headerLength: header.length, dataLength: object.size, chunkBytes: header.readUInt32LE(16) });
       const slot = store.index.add(name, pinned, true);
       if (hold) store.index.hold(slot);
     } catch (err) {
       await store.removeTemp(tmp);
+      // Evicted or found bad while it was copied: the blocks that are left serve as before.
+      if (err instanceof BlockGone) return undefined;
       const code = errnoCode(err);
       if (code === "ENOSPC") store.space.invalidate();
       // A filesystem without user xattrs: blocks only from now on, said once.

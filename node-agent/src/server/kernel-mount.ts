@@ -201,7 +201,14 @@ export class KernelMount implements MountedView {
       // for the whole run.
       const info = this.tree.knownVersion(path);
       if (pinning && info && this.reader.holdsWhole(info)) await settledWithin(pinning, LOOKUP_PIN_WAIT_MS);
-    } else if (attributes.kind === "file") this.prepareCopy(node, 0);
+    } else if (attributes.kind === "file") {
+      this.prepareCopy(node, 0);
+      // A wholly cached large file (a warmed one, its whole-object file made by the warm): the
+      // reply waits a moment for its passthrough file, so the open that follows passes through.
+      const info = this.tree.knownVersion(path);
+      const making = info && this.passthrough?.whenMade(info);
+      if (making) await settledWithin(making, LOOKUP_PIN_WAIT_MS);
+    }
     const frame = replyFrame(request.unique, 0, ENTRY_OUT_BYTES);
     entryOut(frame, OUT_HEADER_BYTES, this.attr(node, attributes), this.tree.kernelCacheSeconds);
     return frame;
@@ -234,7 +241,9 @@ export class KernelMount implements MountedView {
   private async open(request: FuseRequest): Promise<Buffer> {
     const node = this.node(request.nodeid);
     if ((request.arg.readUInt32LE(0) & 3) !== 0 /* O_ACCMODE, O_RDONLY */) throw Errno.EROFS;
-    const info = this.tree.version(node.path);
+    // A file no stat or read has pinned to a version yet (listed in its folder's page) still
+    // has the one its lookup prepared a passthrough file for, from a warm's HEAD.
+    const info = this.tree.version(node.path) ?? this.tree.knownVersion(node.path);
     let backingId = -1;
     let passthrough: ObjectInfo | undefined;
     if (node.passthroughOpens > 0 && node.passthroughInfo) {

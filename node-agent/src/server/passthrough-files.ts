@@ -10,7 +10,7 @@
 //   evicts it while it backs a passthrough file (the kernel's reads of it bypass the
 //   agent, so the cache's LRU cannot see them); together such files stay under a share of
 //   the cache (`heldLimitBytes`), so fills always keep room.
-// - where the cache cannot keep one (an object too large for its header, no xattrs), a copy
+// - where the cache cannot keep one (an object of about 3.5 GiB or more, no xattrs), a copy
 //   in an unnamed (O_TMPFILE) file in the cache dir, so a crash leaves nothing behind; copies
 //   stay under a budget outside the cache.
 // Either kind unopened for ten minutes makes room for another, least recently opened first;
@@ -23,8 +23,8 @@ import type { ObjectReader } from "../read/object-reader.ts";
 import { Semaphore } from "../read/singleflight.ts";
 
 /**
- * Files made at once: each holds its object in memory while it is written (up to about
- * 60 MiB), and a loader opening 32 files at once must not make that 32 times.
+ * Files made at once: each is a whole-file disk write (a copy, or the cache's whole-object
+ * file assembled block by block), and a loader opening 32 files at once must not start 32.
  */
 const MAKING_AT_ONCE = 4;
 /** How long a copy must have gone unopened before another may take its room. */
@@ -123,6 +123,11 @@ export class PassthroughFiles {
     if (!this.options.reader.holdsWhole(info)) return "not-cached";
     this.copying.set(key, this.make(key, info, false));
     return "copying";
+  }
+
+  /** The making of `info`'s passthrough file, while it runs. */
+  whenMade(info: ObjectInfo): Promise<void> | undefined {
+    return this.copying.get(versionKey(info));
   }
 
   /**
