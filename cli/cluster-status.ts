@@ -41,6 +41,6 @@ export async function clusterStatus(cluster: string, json: boolean): Promise<voi
     );
   }
   const t = view.totals;
-  lines.push(`origin      ${formatBytes(t["edgeBytes"] ?? 0)} from R2 for ${formatBytes(t["distinctBytes"] ?? 0)} distinct: amplification ${view.originAmplification === null ? "n/a" : view.originAmplification.toFixed(2)}; ${t["fallbackBlocks"] ?? 0} fallback blocks`);
+  lines.push(`origin      ${formatBytes(t["edgeBytes"] ?? 0)} from R2 for ${formatBytes(t["distinctBytes"] ?? 0)} distinct: amplification ${view.originAmplification === null ? "n/a" : view.originAmplification.toFixed(2)}; ${t["fallbackBlocks"] ?? 0} fallback blocks; ${t["takenOverBlocks"] ?? 0} blocks taken over from previous owners`);
   process.stdout.write(lines.join("\n") + "\n");
 }

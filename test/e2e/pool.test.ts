@@ -1,7 +1,8 @@
 // The pool end to end: one `wrangler dev` edge and four real agents on loopback sharing
 // their caches through the edge's membership object. Each block is fetched from the edge
 // once per cluster; kill -9 and SIGTERM during an epoch cost no read errors; a restarted
-// agent serves its blocks without refetching; corrupt peer bytes are bypassed; peer ports
+// agent serves its blocks without refetching; an empty joiner takes its share from the
+// previous owners, not R2; corrupt peer bytes are bypassed; peer ports
 // refuse unsigned or wrongly signed requests; a key without the cluster cannot join.
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -32,16 +33,16 @@ const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const sizeOf = (epoch: string) => [...(epochs.get(epoch)?.values() ?? [])].reduce((s, b) => s + b.length, 0);
 const blocksOf = (epoch: string) => [...(epochs.get(epoch)?.values() ?? [])].reduce((s, b) => s + Math.max(1, Math.ceil(b.length / BLOCK)), 0);
 
-async function startMember(i: number): Promise<AgentProcess> {
+async function startMember(i: number, cacheName = `agent${i}`): Promise<AgentProcess> {
   return startAgentProcess({
     edgeUrl: edge.url,
     key: nodeKey,
-    cacheDir: join(scratch, `agent${i}`),
+    cacheDir: join(scratch, cacheName),
     args: ["--block-size", "256KiB", "--cache-size", "1GiB", "--cluster", CLUSTER, "--peer-listen", `127.0.0.1:${peerPorts[i]}`, "--heartbeat", "500ms", "--peer-timeout", "3s"],
   });
 }
 
-type PoolStatus = { members: Array<{ id: string }>; edgeBytes: number; edgeBlocks: number; peerBytes: number; peerCorrupt: number; fallbackBlocks: number; servedBlocks: number };
+type PoolStatus = { members: Array<{ id: string }>; edgeBytes: number; edgeBlocks: number; peerBytes: number; peerCorrupt: number; fallbackBlocks: number; servedBlocks: number; takenOverBlocks: number; notHeldAnswers: number };
 async function pool(agent: AgentProcess): Promise<PoolStatus> {
   return (await agent.status())["pool"] as PoolStatus;
 }
@@ -222,6 +223,24 @@ describe("the pool", () => {
     // Reading it afterwards anywhere costs no more R2 reads.
     expect(await readEpoch(live[1] as AgentProcess, "e5")).toBe(0);
     expect((await Promise.all(live.map(pool))).reduce((s, p, i) => s + p.edgeBlocks - (after[i]?.edgeBlocks ?? 0), 0)).toBe(0);
+  });
+
+  it("a node that joins empty takes the blocks it now owns from their owners before: reads nothing from R2", async () => {
+    // e5 is warm on the three live members; the joiner's blocks sit with their runners-up.
+    const joiner = await startMember(3, "joiner");
+    agents[3] = joiner;
+    await waitFor("four members everywhere", async () => (await Promise.all(agents.map(pool))).every((p) => p.members.length === 4));
+    const before = await Promise.all(agents.map(pool));
+    expect(await readEpoch(joiner, "e5")).toBe(0);
+    const after = await Promise.all(agents.map(pool));
+    expect(after[3]?.edgeBytes).toBe(0);
+    expect(after[3]?.takenOverBlocks).toBeGreaterThan(0);
+    expect(after.reduce((s, p, i) => s + p.edgeBlocks - (before[i]?.edgeBlocks ?? 0), 0)).toBe(0);
+    // A block nobody holds: the previous owner answers 504 and the new owner reads R2 once.
+    expect(await readEpoch(joiner, "e4")).toBe(0);
+    const cold = await Promise.all(agents.map(pool));
+    expect(cold.reduce((s, p, i) => s + p.notHeldAnswers - (after[i]?.notHeldAnswers ?? 0), 0)).toBeGreaterThan(0);
+    expect(cold.reduce((s, p, i) => s + p.edgeBlocks - (after[i]?.edgeBlocks ?? 0), 0)).toBe(blocksOf("e4"));
   });
 
   it("bypasses a peer that answers with corrupted bytes", async () => {

@@ -14,6 +14,9 @@ export const CRC32C_HEADER = "x-amz-checksum-crc32c";
 export const WARM_HEADER = "x-ferry-warm";
 /** With a warm: the peer to copy the block from (a leaving node handing its blocks off). */
 export const WARM_FROM_HEADER = "x-ferry-warm-from";
+/** Cache-Control: only-if-cached asks for a block the peer holds, never one it would have to read. */
+export const CACHE_CONTROL_HEADER = "cache-control";
+export const ONLY_IF_CACHED = "only-if-cached";
 /** With a warm: pin this prefix of the bucket (URI-encoded) before loading. */
 export const PIN_HEADER = "x-ferry-pin";
 
@@ -88,7 +91,22 @@ export class PeerClient {
 
   /** The block's bytes, checked; PeerUnavailableError or PeerCorruptError otherwise. */
   async fetchBlock(peer: string, credential: Credentials, block: BlockRequest): Promise<Uint8Array> {
-    const { url, headers } = await this.signed(peer, credential, block);
+    const data = await this.get(peer, credential, block, {});
+    if (!data) throw new PeerUnavailableError(`peer answered 504: ${peer} for ${block.bucket}/${block.key}`);
+    return data;
+  }
+
+  /**
+   * The block's bytes if the peer holds it already (HTTP's only-if-cached: it answers 504
+   * rather than read the block from anywhere), undefined if not. How a node that now owns
+   * a block takes it from the node that owned it before.
+   */
+  fetchHeldBlock(peer: string, credential: Credentials, block: BlockRequest): Promise<Uint8Array | undefined> {
+    return this.get(peer, credential, block, { [CACHE_CONTROL_HEADER]: ONLY_IF_CACHED });
+  }
+
+  private async get(peer: string, credential: Credentials, block: BlockRequest, extra: Record<string, string>): Promise<Uint8Array | undefined> {
+    const { url, headers } = await this.signed(peer, credential, block, extra);
     let status: number;
     let body: Uint8Array;
     let sentCrc: string | undefined;
@@ -101,6 +119,7 @@ export class PeerClient {
     } catch (error) {
       throw new PeerUnavailableError(`peer request failed: ${peer}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
+    if (status === 504 && extra[CACHE_CONTROL_HEADER] === ONLY_IF_CACHED) return undefined;
     if (status !== 206) throw new PeerUnavailableError(`peer answered ${status}: ${peer} for ${block.bucket}/${block.key}`);
     if (body.length !== block.length || !sentCrc || blockCrc32c(body) !== sentCrc) {
       throw new PeerCorruptError(`peer block failed its checksum: ${peer} for ${block.bucket}/${block.key} at ${block.offset}`);

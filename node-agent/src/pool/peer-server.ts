@@ -2,7 +2,8 @@
 // members with the S3 GET they send (Range = one block, If-Match = its ETag), only when
 // signed with the cluster credential. Blocks come from this node's cache, else from the
 // edge (this node is their owner) through the shared read path, so concurrent requests
-// for one block make one fetch. Each answer carries the block's CRC32C.
+// for one block make one fetch. Each answer carries the block's CRC32C. A request with
+// Cache-Control: only-if-cached is answered from the cache or with 504, never from the edge.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AsyncLocalStorage } from "node:async_hooks";
 import { S3Error } from "../../../s3/errors.ts";
@@ -13,7 +14,7 @@ import type { Logger } from "../log.ts";
 import type { ObjectInfo } from "../origin/object-origin.ts";
 import type { LentBlock } from "./pool.ts";
 import type { Membership } from "./membership.ts";
-import { blockCrc32c, CRC32C_HEADER, PIN_HEADER, WARM_FROM_HEADER, WARM_HEADER } from "./peer-client.ts";
+import { blockCrc32c, CACHE_CONTROL_HEADER, CRC32C_HEADER, ONLY_IF_CACHED, PIN_HEADER, WARM_FROM_HEADER, WARM_HEADER } from "./peer-client.ts";
 import type { WarmRequest } from "./placement.ts";
 import type { PoolStats } from "./pool-stats.ts";
 import { blockKeyOf } from "./rendezvous.ts";
@@ -35,6 +36,8 @@ export interface PeerServerOptions {
   warming: AsyncLocalStorage<WarmRequest>;
   /** Pins a prefix in this node's cache (a cluster warm with --pin). */
   pin: (bucket: string, prefix: string) => Promise<void>;
+  /** Whether this node's cache holds the block (answers only-if-cached requests). */
+  holds: (bucket: string, key: string, etag: string, index: number) => boolean;
 }
 
 /** First pins of a prefix in progress: one walk of the cache per prefix, however many warms arrive at once. */
@@ -96,11 +99,24 @@ async function serve(req: IncomingMessage, res: ServerResponse, options: PeerSer
   } catch {
     throw new S3Error("InvalidURI", "Couldn't parse the specified URI.");
   }
+  const bs = options.blockSizeBytes;
+  if (header(req, CACHE_CONTROL_HEADER)?.includes(ONLY_IF_CACHED)) {
+    // A node that now owns the block asks whether this one (its owner before) still holds
+    // it: answered from the cache index before anything could reach the edge.
+    const etag = /^"(.*)"$/.exec(header(req, "if-match") ?? "")?.[1];
+    const first = parseRangeHeader(req.headers.range);
+    if (!etag || first?.kind !== "first" || !options.holds(bucket, key, etag, Math.floor(first.first / bs))) {
+      options.stats.notHeldAnswers++;
+      res.statusCode = 504;
+      res.setHeader("content-length", 0);
+      res.end();
+      return;
+    }
+  }
   const info = await options.head(bucket, key);
   if (!info) throw new S3Error("NoSuchKey", "The specified key does not exist.", { details: { Key: key } });
   if (req.headers["if-match"] !== `"${info.etag}"`) throw new S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
   const range = parseRangeHeader(req.headers.range);
-  const bs = options.blockSizeBytes;
   const offset = range?.kind === "first" ? range.first : -1;
   const index = Math.floor(offset / bs);
   const length = Math.min(bs, info.size - offset);

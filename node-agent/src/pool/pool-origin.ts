@@ -2,17 +2,22 @@
 // rendezvous over live members). The owner fetches from the edge; anyone else asks the
 // owner, then the next choice, then the edge as a last resort — each peer attempt bounded
 // by a timeout, a failing peer skipped for a while — so a reader never sees a peer's
-// failure. Reads made on a peer's behalf always go to the edge: never forwarded twice.
+// failure. Reads made on a peer's behalf are never forwarded twice. An owner's miss asks
+// the runner-up first, only if it holds the block (only-if-cached): when a node joins, the
+// blocks it now owns are in the cache of the node that owned them before, so a joining or
+// replaced node fills from its peers instead of R2. A 504 costs one round trip on the
+// cluster network, small beside an R2 read.
 import type { AsyncLocalStorage } from "node:async_hooks";
 import type { ListResult } from "../../../s3/listing-xml.ts";
 import type { Logger } from "../log.ts";
 import type { ListParams, ObjectInfo, ObjectOrigin, SmallObject } from "../origin/object-origin.ts";
 import type { Membership } from "./membership.ts";
-import type { PeerClient } from "./peer-client.ts";
+import type { Credentials } from "../../../s3/sigv4.ts";
+import type { BlockRequest, PeerClient } from "./peer-client.ts";
 import type { WarmRequest } from "./placement.ts";
 import { PeerCorruptError } from "./pool-errors.ts";
 import type { PoolStats } from "./pool-stats.ts";
-import { blockKeyOf, rankOwners } from "./rendezvous.ts";
+import { blockKeyOf, rankOwners, type PeerMember } from "./rendezvous.ts";
 
 export interface PoolOriginOptions {
   edge: ObjectOrigin;
@@ -105,13 +110,51 @@ export class PoolOrigin implements ObjectOrigin {
     }
   }
 
+  private peerFailed(member: PeerMember, error: unknown, block: BlockRequest): void {
+    if (error instanceof PeerCorruptError) this.o.stats.peerCorrupt++;
+    else this.o.stats.peerErrors++;
+    this.suspects.set(member.id, Date.now() + (this.o.suspectMs ?? 5_000));
+    this.o.logger.warn("peer skipped", { peer: member.peer, bucket: block.bucket, key: block.key, index: Math.floor(block.offset / this.o.blockSizeBytes), error: error instanceof Error ? error.message : String(error) });
+  }
+
+  /** The block from the node that owned it before this one, if that node holds it. */
+  private async fromPreviousOwner(previous: PeerMember | undefined, credential: Credentials | undefined, block: BlockRequest): Promise<Uint8Array | undefined> {
+    if (!previous || !credential || this.suspect(previous.id)) return undefined;
+    try {
+      const data = await this.o.peers.fetchHeldBlock(previous.peer, credential, block);
+      if (!data) return undefined;
+      this.o.stats.peerBytes += data.length;
+      this.o.stats.peerBlocks++;
+      this.o.stats.takenOverBlocks++;
+      return data;
+    } catch (error) {
+      this.peerFailed(previous, error, block);
+      return undefined;
+    }
+  }
+
+  /** A block this node owns: from its previous owner's cache, else the edge (counted as distinct bytes). */
+  private async asOwner(ranked: PeerMember[], blockKey: string, block: BlockRequest): Promise<Uint8Array> {
+    const taken = await this.fromPreviousOwner(ranked[1], this.o.membership.credential(), block);
+    if (taken) return taken;
+    const data = await this.fromEdge(block.bucket, block.key, block.etag, block.offset, block.length);
+    this.o.stats.ownedRead(blockKey, data.length);
+    return data;
+  }
+
   async readRange(bucket: string, key: string, etag: string, offset: number, length: number): Promise<Uint8Array> {
     const bs = this.o.blockSizeBytes;
     const index = Math.floor(offset / bs);
     const blockKey = blockKeyOf(bucket, key, etag, index);
-    if (this.o.servingPeer.getStore() || offset % bs !== 0 || length > bs) {
+    const block = { bucket, key, etag, offset, length };
+    if (offset % bs !== 0 || length > bs) return this.fromEdge(bucket, key, etag, offset, length);
+    if (this.o.servingPeer.getStore()) {
+      // A peer asked this node as the block's owner (or its fallback): never forwarded to
+      // another owner, but a block this node took over may still sit with its previous owner.
+      const ranked = rankOwners(blockKey, this.o.membership.members());
+      if (ranked[0]?.id === this.o.membership.selfId) return this.asOwner(ranked, blockKey, block);
       const data = await this.fromEdge(bucket, key, etag, offset, length);
-      if (this.o.servingPeer.getStore()) this.o.stats.ownedRead(blockKey, data.length);
+      this.o.stats.ownedRead(blockKey, data.length);
       return data;
     }
     const credential = this.o.membership.credential();
@@ -119,7 +162,7 @@ export class PoolOrigin implements ObjectOrigin {
     if (from && credential) {
       // A leaving peer hands this block over: copy it from there, else read it like any miss.
       try {
-        const data = await this.o.peers.fetchBlock(from, credential, { bucket, key, etag, offset, length });
+        const data = await this.o.peers.fetchBlock(from, credential, block);
         this.o.stats.peerBytes += data.length;
         this.o.stats.peerBlocks++;
         this.o.stats.handoffBlocksReceived++;
@@ -132,24 +175,23 @@ export class PoolOrigin implements ObjectOrigin {
     let failures = 0;
     for (const member of ranked) {
       if (member.id === this.o.membership.selfId) {
+        if (failures) this.o.stats.fallbackBlocks++;
+        // Only the first choice takes over from the runner-up: a fallback owner's runner-up is no one's previous owner.
+        if (member === ranked[0]) return this.asOwner(ranked, blockKey, block);
         const data = await this.fromEdge(bucket, key, etag, offset, length);
         this.o.stats.ownedRead(blockKey, data.length);
-        if (failures) this.o.stats.fallbackBlocks++;
         return data;
       }
       if (!credential || this.suspect(member.id)) continue;
       if (failures >= (this.o.peerAttempts ?? 2)) break;
       try {
-        const data = await this.o.peers.fetchBlock(member.peer, credential, { bucket, key, etag, offset, length });
+        const data = await this.o.peers.fetchBlock(member.peer, credential, block);
         this.o.stats.peerBytes += data.length;
         this.o.stats.peerBlocks++;
         return data;
       } catch (error) {
         failures++;
-        if (error instanceof PeerCorruptError) this.o.stats.peerCorrupt++;
-        else this.o.stats.peerErrors++;
-        this.suspects.set(member.id, Date.now() + (this.o.suspectMs ?? 5_000));
-        this.o.logger.warn("peer skipped", { peer: member.peer, bucket, key, index, error: error instanceof Error ? error.message : String(error) });
+        this.peerFailed(member, error, block);
       }
     }
     // No live owner answered (or no membership yet): the edge, once per block per node.

@@ -24,6 +24,10 @@ export class PoolStats {
   /** Blocks a leaving node copied to their next owners (--handoff), and blocks received that way. */
   handoffBlocksSent = 0;
   handoffBlocksReceived = 0;
+  /** Blocks this node owns since it joined, copied from their owner before instead of R2. */
+  takenOverBlocks = 0;
+  /** only-if-cached requests answered 504 (this node did not hold the block). */
+  notHeldAnswers = 0;
   distinctBytes = 0;
   private readonly owned = new Set<string>();
 

@@ -82,6 +82,7 @@ export function createPool(input: PoolInput): Pool {
   const origin = new PoolOrigin({ edge: input.edgeOrigin, membership, peers, blockSizeBytes: input.blockSizeBytes, servingPeer, warming, stats, logger, suspectMs: Math.max(5_000, config.heartbeatMs * 3) });
   const placement = new PoolPlacement({ membership, servingPeer, warming, nearCacheBytes: config.nearCacheBytes });
   const pin = (bucket: string, prefix: string) => input.cache.pin(bucket, prefix);
+  const holds = (bucket: string, key: string, etag: string, index: number) => input.cache.has({ bucket, key, etag, index });
   let server: Server | undefined;
   let warm: PoolWarm | undefined;
 
@@ -90,7 +91,7 @@ export function createPool(input: PoolInput): Pool {
     placement,
     async start(readPath) {
       readPathForHandoff = readPath;
-      server = createPeerServer({ membership, head: readPath.head, block: readPath.block, blockSizeBytes: input.blockSizeBytes, servingPeer, warming, pin, stats, logger, leaving: () => leaving });
+      server = createPeerServer({ membership, head: readPath.head, block: readPath.block, blockSizeBytes: input.blockSizeBytes, servingPeer, warming, pin, holds, stats, logger, leaving: () => leaving });
       server.listen(config.listen.port, config.listen.host);
       await once(server, "listening");
       logger.info("peer listener up", { listen: `${config.listen.host}:${config.listen.port}`, advertise: config.advertise });
