@@ -62,7 +62,7 @@ function numberFlag(name: string, text: string | undefined, fallback: number, mi
   return value;
 }
 
-const PATH_NAMES = ["agent-mount-cold", "agent-mount-warm", "agent-s3-cold", "agent-s3-warm", "edge-direct", "sync-then-local", "rclone-vfs", "s3fs", "local-disk"];
+const PATH_NAMES = ["agent-mount-cold", "agent-mount-warm", "agent-s3-cold", "agent-s3-warm", "agent-pool-peer", "edge-direct", "sync-then-local", "rclone-vfs", "s3fs", "local-disk"];
 
 const { isWorkloadName } = await import("./train/workloads.ts");
 const workloadNames = values.workload === "all" ? (["trajectory", "resnet50", "unet3d"] as const) : [values.workload];

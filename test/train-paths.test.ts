@@ -1,6 +1,7 @@
-// The training bench's data paths end to end: one real edge, the shaper, real agents,
-// aws s3 sync, rclone and s3fs mounts over a tiny data set. Every path's location must
-// give back the source bytes, and close() must leave no mount and no child process.
+// The training bench's data paths end to end: one real edge, the shaper, real agents, a
+// two-agent pool, aws s3 sync, rclone and s3fs mounts over a tiny data set. Every path's
+// location must give back the source bytes, and close() must leave no mount and no child
+// process.
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -12,7 +13,7 @@ import { mountPoints } from "../bench/train/mounts.ts";
 import { createDataPaths } from "../bench/train/paths.ts";
 import type { DataSet, SampleLocation, Workload } from "../bench/train/types.ts";
 
-const ALL_PATHS = ["agent-mount-cold", "agent-mount-warm", "agent-s3-cold", "agent-s3-warm", "edge-direct", "sync-then-local", "rclone-vfs", "s3fs", "local-disk"];
+const ALL_PATHS = ["agent-mount-cold", "agent-mount-warm", "agent-s3-cold", "agent-s3-warm", "agent-pool-peer", "edge-direct", "sync-then-local", "rclone-vfs", "s3fs", "local-disk"];
 
 function tinyDataSet(root: string): DataSet {
   const workload: Workload = { name: "trajectory", sampleBytes: 0, samplesPerFile: 1, batchSize: 1, computeSeconds: 0, readThreads: 1 };
@@ -89,7 +90,7 @@ describe("training bench data paths", () => {
       expect(paths.map((p) => p.name)).toEqual(ALL_PATHS);
       const fuse = existsSync("/dev/fuse");
       const mustRun = new Set(["agent-s3-cold", "agent-s3-warm", "edge-direct", "local-disk"]);
-      if (fuse) mustRun.add("agent-mount-cold").add("agent-mount-warm");
+      if (fuse) mustRun.add("agent-mount-cold").add("agent-mount-warm").add("agent-pool-peer");
       if (installed("aws")) mustRun.add("sync-then-local");
       if (fuse && installed("rclone")) mustRun.add("rclone-vfs");
       if (fuse && installed("s3fs")) mustRun.add("s3fs");
@@ -121,5 +122,7 @@ describe("training bench data paths", () => {
     expect(mountPoints().filter((m) => m.startsWith(scratch))).toEqual([]);
     expect(descendants(process.pid).filter((pid) => !before.has(pid))).toEqual([]);
     expect(lines.some((l) => l.startsWith("upload:"))).toBe(true);
+    // The pool path's joiner read its blocks from the holder, none from the origin.
+    if (existsSync("/dev/fuse")) expect(lines.find((l) => l.startsWith("agent-pool-peer: the joiner read"))).toMatch(/read [1-9][\d.]* MiB from its peer .* and 0\.0 MiB of block data from the origin/);
   });
 });

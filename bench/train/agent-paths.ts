@@ -21,8 +21,14 @@ interface RunningAgent {
   dir: string;
 }
 
+/** How a slot's agents differ from the plain ones: another key, more flags (per start). */
+export interface SlotOptions {
+  key?: PathEnv["nodeKey"];
+  args?: () => Promise<string[]>;
+}
+
 /** One agent at a time per slot: start() always begins from an empty cache and mount. */
-function agentSlot(env: PathEnv, label: string, useMount: () => boolean) {
+export function agentSlot(env: PathEnv, label: string, useMount: () => boolean, options: SlotOptions = {}) {
   let running: RunningAgent | undefined;
   let generation = 0;
   // Room for the whole data set with headroom; --min-free 0% because the scratch disk is shared with the data set itself.
@@ -50,8 +56,9 @@ function agentSlot(env: PathEnv, label: string, useMount: () => boolean) {
       const dir = join(env.workDir, `agent-${label}-${generation}`);
       const mount = useMount() ? join(dir, "mnt") : undefined;
       mkdirSync(mount ?? dir, { recursive: true });
-      const args = ["--metadata-ttl", "indefinite", "--cache-size", cacheSize, "--min-free", "0%", ...env.agentArgs, ...(mount ? ["--mount", mount] : [])];
-      const agent = await startAgentProcess({ edgeUrl: env.originUrl, key: env.nodeKey, cacheDir: join(dir, "cache"), args });
+      const extra = (await options.args?.()) ?? [];
+      const args = ["--metadata-ttl", "indefinite", "--cache-size", cacheSize, "--min-free", "0%", ...extra, ...env.agentArgs, ...(mount ? ["--mount", mount] : [])];
+      const agent = await startAgentProcess({ edgeUrl: env.originUrl, key: options.key ?? env.nodeKey, cacheDir: join(dir, "cache"), args });
       running = { agent, mount, dir };
       return running;
     },
@@ -60,7 +67,7 @@ function agentSlot(env: PathEnv, label: string, useMount: () => boolean) {
 
 type Slot = ReturnType<typeof agentSlot>;
 
-function mountLocation(env: PathEnv, running: RunningAgent): SampleLocation {
+export function mountLocation(env: PathEnv, running: RunningAgent): SampleLocation {
   if (!running.mount) throw new Error("agent path: started without a mount");
   return { kind: "posix", root: join(running.mount, env.bucket, env.prefix.replace(/\/$/, "")) };
 }
@@ -70,7 +77,7 @@ function s3Location(env: PathEnv, running: RunningAgent): SampleLocation {
 }
 
 /** `ferry warm` through the CLI, as a user would, so the cache holds every block of the prefix. */
-async function warm(env: PathEnv, running: RunningAgent): Promise<void> {
+export async function warm(env: PathEnv, running: RunningAgent): Promise<void> {
   const started = performance.now();
   await runOk(process.execPath, [join(projectRoot, "bin", "ferry.js"), "warm", `s3://${env.bucket}/${env.prefix}`, "--agent", running.agent.url, "--json"], { env: clientEnv(undefined), timeoutMs: 6 * 3600_000 });
   env.log(`agent warm: cache filled with ${env.dataSet.files.length} files in ${((performance.now() - started) / 1000).toFixed(1)} s`);

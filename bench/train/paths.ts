@@ -1,7 +1,8 @@
 // Every data path of the training bench over one data set, sharing one local edge and one
 // shaper in front of it (so the origin behaves like R2 seen from another cloud). The edge
 // gets the data set under datasets/train/<workload>/; each path then reads the same files:
-// agent mount/S3 cold/warm, edge-direct, sync-then-local, rclone-vfs, s3fs, local-disk.
+// agent mount/S3 cold/warm, agent-pool-peer, edge-direct, sync-then-local, rclone-vfs,
+// s3fs, local-disk.
 // A path whose tool is missing or whose mount fails is returned with `skipped`. close()
 // stops every process and mount it started, also after a failed set-up.
 import { S3Client } from "@aws-sdk/client-s3";
@@ -11,6 +12,7 @@ import { startLocalEdge } from "../../test/helpers/local-edge.ts";
 import { AWS_CLI_V2, clientEnv, runOk } from "../../test/helpers/real-clients.ts";
 import { agentPaths } from "./agent-paths.ts";
 import { fusePaths } from "./fuse-paths.ts";
+import { poolPath, POOL_PATH } from "./pool-path.ts";
 import { pageCacheDropper, skippedPath, type BuiltPath, type PathEnv } from "./path-kit.ts";
 import { startShaper } from "./shaper.ts";
 import type { CreateDataPaths } from "./types.ts";
@@ -109,6 +111,7 @@ export const createDataPaths: CreateDataPaths = async (context) => {
     const writeKey = await edge.createKey([`all:${BUCKET}/${prefix}`], { name: "bench-train-upload" });
     const readKey = await edge.createKey([`read,list:${BUCKET}/${prefix}`], { name: "bench-train-read" });
     const nodeKey = await edge.createKey([`read,list:${BUCKET}`], { name: "bench-train-node" });
+    const clusterKey = await edge.createKey([`read,list:${BUCKET}`], { name: "bench-train-cluster", clusters: ["bench-train"] });
     // No flexible checksum (x-amz-checksum-crc32) on the upload: client and edge would each
     // CRC every part on top of SigV4's own checks, on a CPU-bound 2-core machine (measured for
     // quick unet3d: 21.4 s instead of 26.5 s). Nothing is trusted unchecked: uploadDataSet checks
@@ -128,6 +131,9 @@ export const createDataPaths: CreateDataPaths = async (context) => {
     // Each builder's processes must be closable even if a later builder throws.
     const agents = await agentPaths(env);
     built.push(...agents);
+    const mountSkipped = agents.find((p) => p.name === "agent-mount-cold")?.skipped;
+    const pool = mountSkipped ? skippedPath(POOL_PATH, "a fresh node joining a cluster whose peer holds the set warm", mountSkipped) : poolPath(env, clusterKey);
+    built.push(pool);
     const edgeDirect = edgeDirectPath(env);
     const noAws = awsMissing();
     const sync = noAws ? skippedPath("sync-then-local", "aws s3 sync to local disk first, then local reads", noAws) : syncPath(env);
@@ -136,7 +142,7 @@ export const createDataPaths: CreateDataPaths = async (context) => {
     built.push(...mounts);
     const local = localDiskPath(env);
     built.push(local);
-    return { paths: [...agents, edgeDirect, sync, ...mounts, local], close };
+    return { paths: [...agents, pool, edgeDirect, sync, ...mounts, local], close };
   } catch (error) {
     await close().catch((closeError: unknown) => log(`closing after a failed set-up also failed: ${String(closeError)}`));
     throw error;

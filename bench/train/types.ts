@@ -49,7 +49,7 @@ export type SampleLocation =
 
 /** One data path under test, as set up by paths.ts. */
 export interface DataPath {
-  /** One of: agent-mount-cold, agent-mount-warm, agent-s3-cold, agent-s3-warm, edge-direct, sync-then-local, rclone-vfs, s3fs, local-disk. */
+  /** One of: agent-mount-cold, agent-mount-warm, agent-s3-cold, agent-s3-warm, agent-pool-peer, edge-direct, sync-then-local, rclone-vfs, s3fs, local-disk. */
   name: string;
   /** Human-readable one-liner for the output (what this path is, how it was set up). */
   description: string;
