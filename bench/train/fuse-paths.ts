@@ -43,7 +43,7 @@ function fuseMissing(tool: string): string | undefined {
 function rcloneMounter(env: PathEnv): Mounter {
   return {
     name: "rclone-vfs",
-    description: `rclone mount --vfs-cache-mode full (rclone ${rcloneVersion()}), cold: fresh VFS cache dir and mount each run, page cache dropped; origin: ${env.originLabel}`,
+    description: `rclone mount --vfs-cache-mode full (rclone ${rcloneVersion()}), cold: fresh VFS cache dir and mount each run, one epoch per run (a second would come from the VFS cache), page cache dropped; origin: ${env.originLabel}`,
     missing: () => fuseMissing("rclone"),
     command(mount, dir) {
       const cacheDir = join(dir, "vfs-cache");
@@ -74,7 +74,7 @@ function rcloneVersion(): string {
 function s3fsMounter(env: PathEnv): Mounter {
   return {
     name: "s3fs",
-    description: `s3fs-fuse (Debian s3fs, defaults: no local cache), fresh mount each run, page cache dropped; origin: ${env.originLabel}`,
+    description: `s3fs-fuse (Debian s3fs, defaults: no local cache), fresh mount each run, one epoch per run (a second would come from the page cache), page cache dropped; origin: ${env.originLabel}`,
     missing: () => fuseMissing("s3fs"),
     command(mount, dir) {
       // s3fs insists that its password file is private. It checks the bucket at start-up by
@@ -162,7 +162,7 @@ export async function fusePaths(env: PathEnv): Promise<BuiltPath[]> {
     if (failed) {
       env.log(`${mounter.name} skipped: ${failed}`);
       paths.push(skippedPath(mounter.name, mounter.description, failed));
-    } else paths.push({ name: path.name, description: path.description, prepare: path.prepare, close: path.close });
+    } else paths.push({ name: path.name, description: path.description, prepare: path.prepare, close: path.close, firstEpoch: true });
   }
   return paths;
 }

@@ -64,7 +64,8 @@ export interface DataPath {
   close(): Promise<void>;
   /**
    * Runs read each sample at most once: a first epoch. The agent's cold paths (a second
-   * epoch would come from the cache they filled), and edge-direct, whose second epoch would
+   * epoch would come from the cache they filled), rclone's VFS cache and s3fs likewise (their
+   * VFS cache, the page cache over their mount), and edge-direct, whose second epoch would
    * come from the page cache of the local R2's files, which a remote origin does not have.
    */
   firstEpoch?: boolean;
