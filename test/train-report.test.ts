@@ -83,6 +83,15 @@ describe("computeRatios", () => {
     expect(r.agentVsS3fs).toMatchObject({ value: null, met: null });
     expect(r.agentVsS3fs.note).toMatch(/s3fs \(s3fs not installed\)/);
   });
+
+  it("measures agent warm against the faster of the two local-disk reads, so a slow disk read cannot flatter the agent", () => {
+    const paths = samplePaths().map((p) => (p.name === "local-disk" ? summarizePath({ name: "local-disk", description: "read from a cold virtual disk", runs: sweepOf(2) }) : p));
+    const r = computeRatios(paths).agentWarmVsLocal;
+    // local-disk 2 accelerators, sync-then-local 8 (doubling sweep), agent-mount-warm 8: 1.0, not 4.0
+    expect(r).toMatchObject({ numerator: "agent-mount-warm", denominator: "sync-then-local", value: 1, met: true });
+    const withoutSync = computeRatios(paths.filter((p) => p.name !== "sync-then-local")).agentWarmVsLocal;
+    expect(withoutSync).toMatchObject({ denominator: "local-disk", value: 4 });
+  });
 });
 
 describe("writeReport", () => {

@@ -71,18 +71,18 @@ export function summarizePath(input: { name: string; description: string; runs: 
   };
 }
 
-/** Of the named paths that ran, the one supporting the most accelerators (then higher MiB/s). */
+/** Of the named paths that ran, the one supporting the most accelerators (then higher MiB/s, then the first named). */
 function best(paths: readonly PathResult[], names: readonly string[]): PathResult | undefined {
   const ran = paths.filter((p) => names.includes(p.name) && !p.skipped && p.runs.length > 0);
-  return ran.sort((a, b) => b.acceleratorsSupported - a.acceleratorsSupported || b.mibPerSec - a.mibPerSec)[0];
+  return ran.sort((a, b) => b.acceleratorsSupported - a.acceleratorsSupported || b.mibPerSec - a.mibPerSec || names.indexOf(a.name) - names.indexOf(b.name))[0];
 }
 
-function ratio(paths: readonly PathResult[], spec: { target: string; bar: number; strict: boolean; numerators: readonly string[]; denominator: string }): Ratio {
+function ratio(paths: readonly PathResult[], spec: { target: string; bar: number; strict: boolean; numerators: readonly string[]; denominators: readonly string[] }): Ratio {
   const num = best(paths, spec.numerators);
-  const den = best(paths, [spec.denominator]);
-  const base = { target: spec.target, bar: spec.bar, numerator: num?.name ?? spec.numerators.join("|"), denominator: spec.denominator };
+  const den = best(paths, spec.denominators);
+  const base = { target: spec.target, bar: spec.bar, numerator: num?.name ?? spec.numerators.join("|"), denominator: den?.name ?? spec.denominators.join("|") };
   if (!num || !den) {
-    const missing = [...spec.numerators.map((n) => paths.find((p) => p.name === n)), paths.find((p) => p.name === spec.denominator)].filter((p) => p?.skipped);
+    const missing = [...spec.numerators, ...spec.denominators].map((n) => paths.find((p) => p.name === n)).filter((p) => p?.skipped);
     return { ...base, value: null, met: null, metric: "acceleratorsSupported", note: `not measured: ${missing.map((p) => `${p?.name} (${p?.skipped})`).join(", ") || "path absent"}` };
   }
   const passes = (value: number): boolean => (spec.strict ? value > spec.bar : value >= spec.bar);
@@ -101,15 +101,22 @@ function ratio(paths: readonly PathResult[], spec: { target: string; bar: number
 
 const AGENT_WARM = ["agent-mount-warm", "agent-s3-warm"];
 const AGENT_COLD = ["agent-mount-cold", "agent-s3-cold"];
+/**
+ * Local disk is the faster of the two paths that read plain local files with the page cache
+ * dropped: a VM's disk reads files written minutes ago (the synced copy, like the agent's
+ * cache) faster than files written at the start of a long run (the generated set), so
+ * either alone can understate the physical limit. The better one makes the bar harder.
+ */
+const LOCAL_DISK = ["local-disk", "sync-then-local"];
 
 export function computeRatios(paths: readonly PathResult[]): Record<RatioName, Ratio> {
   return {
-    agentWarmVsLocal: ratio(paths, { target: "agent warm ≥ 0.9× local disk (accelerators supported)", bar: 0.9, strict: false, numerators: AGENT_WARM, denominator: "local-disk" }),
-    agentVsEdge: ratio(paths, { target: "agent ≥ 5× edge-direct", bar: 5, strict: false, numerators: AGENT_WARM, denominator: "edge-direct" }),
+    agentWarmVsLocal: ratio(paths, { target: "agent warm ≥ 0.9× local disk (accelerators supported; the better of local-disk and sync-then-local)", bar: 0.9, strict: false, numerators: AGENT_WARM, denominators: LOCAL_DISK }),
+    agentVsEdge: ratio(paths, { target: "agent ≥ 5× edge-direct", bar: 5, strict: false, numerators: AGENT_WARM, denominators: ["edge-direct"] }),
     // "within 1.2× of edge-direct": edge ÷ agent cold ≤ 1.2, i.e. agent cold ÷ edge ≥ 1/1.2.
-    agentColdVsEdge: ratio(paths, { target: "agent cold within 1.2× of edge-direct (≥ 0.833×)", bar: 1 / 1.2, strict: false, numerators: AGENT_COLD, denominator: "edge-direct" }),
-    agentVsRclone: ratio(paths, { target: "agent ahead of rclone VFS (> 1×)", bar: 1, strict: true, numerators: [...AGENT_WARM, ...AGENT_COLD], denominator: "rclone-vfs" }),
-    agentVsS3fs: ratio(paths, { target: "agent ahead of s3fs (> 1×)", bar: 1, strict: true, numerators: [...AGENT_WARM, ...AGENT_COLD], denominator: "s3fs" }),
+    agentColdVsEdge: ratio(paths, { target: "agent cold within 1.2× of edge-direct (≥ 0.833×)", bar: 1 / 1.2, strict: false, numerators: AGENT_COLD, denominators: ["edge-direct"] }),
+    agentVsRclone: ratio(paths, { target: "agent ahead of rclone VFS (> 1×)", bar: 1, strict: true, numerators: [...AGENT_WARM, ...AGENT_COLD], denominators: ["rclone-vfs"] }),
+    agentVsS3fs: ratio(paths, { target: "agent ahead of s3fs (> 1×)", bar: 1, strict: true, numerators: [...AGENT_WARM, ...AGENT_COLD], denominators: ["s3fs"] }),
   };
 }
 
