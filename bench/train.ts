@@ -42,6 +42,8 @@ const OPTIONS = {
   "keep-work": { type: "boolean", default: false },
   // A `ferry agent` flag for the agent paths (repeatable, e.g. --agent-arg=--passthrough-budget=50%): what a setting buys, measured; named in the results.
   "agent-arg": { type: "string", multiple: true },
+  // Publish the set's dataset manifest after the upload, as `ferry replicate` does: agents then read metadata from it, not a HEAD per file.
+  manifest: { type: "boolean", default: false },
 } as const;
 
 function parseFlags(): ReturnType<typeof parseArgs<{ strict: true; options: typeof OPTIONS }>> {
@@ -80,6 +82,7 @@ const config = Object.freeze({
   deadlineSeconds: values.quick ? 8 : 120,
   files: values.files === undefined ? undefined : Math.round(numberFlag("files", values.files, 1, 1)),
   agentArgs: values["agent-arg"] ?? [],
+  manifest: values.manifest,
   pathFilter: values.path?.split(",").map((p) => p.trim()).filter((p) => p !== ""),
   out: values.out,
 });
@@ -135,7 +138,7 @@ for (const name of workloadNames) {
     // or ≥ 10 s (full) of compute, so trajectory's 0.08 s steps are not timer noise.
     const steps = config.steps ?? (mode === "quick" ? Math.max(5, 1 + Math.ceil(1 / w.computeSeconds)) : Math.max(15, 1 + Math.ceil(10 / w.computeSeconds)));
     log(`${name}: ${steps} steps per run (the first not measured), up to ${config.maxAccelerators} accelerators`);
-    const built = await createDataPaths({ dataSet, workDir: join(workDir, "paths"), shaper: config.shaper, agentArgs: config.agentArgs, log });
+    const built = await createDataPaths({ dataSet, workDir: join(workDir, "paths"), shaper: config.shaper, agentArgs: config.agentArgs, manifest: config.manifest, log });
     const results: PathResult[] = [];
     let loaders: LoaderResult[] = [];
     try {
@@ -171,6 +174,7 @@ for (const name of workloadNames) {
       workload: dataSet.workload,
       dataSet: { files: dataSet.files.length, bytes: dataSet.totalBytes },
       shaper: config.shaper,
+      ...(config.manifest ? { manifest: true } : {}),
       mode,
       durationSeconds: (performance.now() - started) / 1000,
       paths: results,

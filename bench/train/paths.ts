@@ -8,6 +8,7 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { RESERVED_PREFIX } from "../../s3/manifest.ts";
 import { startLocalEdge } from "../../test/helpers/local-edge.ts";
 import { AWS_CLI_V2, clientEnv, runOk } from "../../test/helpers/real-clients.ts";
 import { agentPaths } from "./agent-paths.ts";
@@ -16,7 +17,7 @@ import { poolPath, POOL_PATH } from "./pool-path.ts";
 import { pageCacheDropper, skippedPath, type BuiltPath, type PathEnv } from "./path-kit.ts";
 import { startShaper } from "./shaper.ts";
 import type { CreateDataPaths } from "./types.ts";
-import { uploadDataSet } from "./upload.ts";
+import { publishDataSetManifest, uploadDataSet } from "./upload.ts";
 
 const BUCKET = "datasets";
 
@@ -108,7 +109,7 @@ export const createDataPaths: CreateDataPaths = async (context) => {
     cleanups.push(() => edge.stop());
     log(`edge: wrangler dev at ${edge.url} (started in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
     const prefix = `train/${dataSet.workload.name}/`;
-    const writeKey = await edge.createKey([`all:${BUCKET}/${prefix}`], { name: "bench-train-upload" });
+    const writeKey = await edge.createKey([`all:${BUCKET}/${prefix}`, `all:${BUCKET}/${RESERVED_PREFIX}manifests/${prefix}`], { name: "bench-train-upload" });
     const readKey = await edge.createKey([`read,list:${BUCKET}/${prefix}`], { name: "bench-train-read" });
     const nodeKey = await edge.createKey([`read,list:${BUCKET}`], { name: "bench-train-node" });
     const clusterKey = await edge.createKey([`read,list:${BUCKET}`], { name: "bench-train-cluster", clusters: ["bench-train"] });
@@ -120,6 +121,10 @@ export const createDataPaths: CreateDataPaths = async (context) => {
     try {
       const { seconds } = await uploadDataSet({ client: uploader, dataSet, bucket: BUCKET, prefix, log });
       log(`upload: ${dataSet.files.length} files to s3://${BUCKET}/${prefix} in ${seconds.toFixed(1)} s`);
+      if (context.manifest) {
+        const manifest = await publishDataSetManifest(uploader, BUCKET, prefix);
+        log(`manifest: ${manifest.objects} objects at s3://${BUCKET}/${manifest.key}`);
+      }
     } finally {
       uploader.destroy();
     }

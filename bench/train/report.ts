@@ -40,6 +40,8 @@ export interface TrainReport {
   workload: Workload;
   dataSet: { files: number; bytes: number };
   shaper: { firstByteMs: number; streamMiBps: number };
+  /** The set's dataset manifest was published (`--manifest`): agents read metadata from it. */
+  manifest?: boolean;
   mode: "quick" | "full";
   durationSeconds: number;
   paths: PathResult[];
@@ -136,6 +138,7 @@ export function markdownReport(report: TrainReport): string {
     `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB RAM, Linux ${m.kernel}, Node ${m.node}, load average ${m.loadAverage1m} at the end. ` +
       `Data set: ${report.dataSet.files} files, ${(report.dataSet.bytes / 2 ** 20).toFixed(0)} MiB. ` +
       `Origin shaped: ${report.shaper.firstByteMs} ms to first byte, ${report.shaper.streamMiBps} MiB/s per stream. ` +
+      (report.manifest ? "Dataset manifest published after the upload, as `ferry replicate` does (agents read metadata from it). " : "") +
       `Workload: batch ${report.workload.batchSize}, ${report.workload.computeSeconds} s compute per batch, ${report.workload.readThreads} read threads. Run took ${report.durationSeconds.toFixed(0)} s.`,
     "",
     "| path | accelerators supported | AU | MiB/s | setup s | note |",

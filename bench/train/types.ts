@@ -124,6 +124,8 @@ export interface PathsContext {
   log: (line: string) => void;
   /** Extra `ferry agent` flags for the agent paths (`--agent-arg`), named in their descriptions. */
   agentArgs?: readonly string[];
+  /** Publish the set's dataset manifest after the upload (`--manifest`), as `ferry replicate` does. */
+  manifest?: boolean;
 }
 
 /** Builds all paths of the issue (skipped ones carry `skipped`), sharing one edge and one shaper. */

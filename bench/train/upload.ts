@@ -2,10 +2,11 @@
 // `bucket/prefix+name` (multipart for big files, a few files at a time), then a listing
 // checks that every key is there with its size. Straight to the edge, not through the
 // shaper: the upload is set-up, not a measured path.
-import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
+import { encodeManifest, manifestKey, type ManifestEntry } from "../../s3/manifest.ts";
 import type { DataSet } from "./types.ts";
 
 const MiB = 2 ** 20;
@@ -60,17 +61,36 @@ export async function uploadDataSet(options: UploadOptions): Promise<{ seconds: 
   return { seconds: (performance.now() - started) / 1000 };
 }
 
-/** Every file is listed under the prefix with its size: a failed upload is caught here, not mid-benchmark. */
-async function checkListing(client: S3Client, dataSet: DataSet, bucket: string, prefix: string): Promise<void> {
-  const sizes = new Map<string, number>();
+/** Every object under the prefix, in key order, as a manifest entry. */
+async function listEntries(client: S3Client, bucket: string, prefix: string): Promise<ManifestEntry[]> {
+  const entries: ManifestEntry[] = [];
   let token: string | undefined;
   do {
     const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-    for (const object of page.Contents ?? []) sizes.set(object.Key ?? "", object.Size ?? -1);
+    for (const o of page.Contents ?? []) entries.push({ key: o.Key ?? "", size: o.Size ?? -1, etag: o.ETag ?? "", lastModified: (o.LastModified ?? new Date(0)).toISOString() });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
+  return entries;
+}
+
+/** Every file is listed under the prefix with its size: a failed upload is caught here, not mid-benchmark. */
+async function checkListing(client: S3Client, dataSet: DataSet, bucket: string, prefix: string): Promise<void> {
+  const sizes = new Map((await listEntries(client, bucket, prefix)).map((e) => [e.key, e.size]));
   for (const file of dataSet.files) {
     const size = sizes.get(prefix + file.name);
     if (size !== file.bytes) throw new Error(`upload check failed: ${bucket}/${prefix}${file.name} has ${size ?? "no object"}, expected ${file.bytes} bytes`);
   }
+}
+
+/**
+ * Publishes the prefix's dataset manifest in the format `ferry replicate` writes (without
+ * source checksums: the bench uploads from local files), so agents load the set's metadata
+ * with one GET instead of a HEAD per file, as they do on a replicated dataset.
+ */
+export async function publishDataSetManifest(client: S3Client, bucket: string, prefix: string): Promise<{ key: string; objects: number }> {
+  const entries = await listEntries(client, bucket, prefix);
+  const key = manifestKey(prefix);
+  const body = await encodeManifest({ bucket, prefix, entries });
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/x-ndjson" }));
+  return { key, objects: entries.length };
 }
