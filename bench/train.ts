@@ -1,5 +1,5 @@
 // `npm run bench:train [-- --workload resnet50|unet3d|trajectory|all --path NAME[,NAME] --quick
-// --first-byte-ms 30 --stream-mib-s 64 --out bench/results --agent-arg=--FLAG=VALUE]`: the MLPerf Storage-style training
+// --first-byte-ms 30 --stream-mib-s 64 --out bench/results --manifest --agent-arg=--FLAG=VALUE]`: the MLPerf Storage-style training
 // feed benchmark. Per workload: generate the data set, checksum every sample, build every data
 // path (paths.ts), sweep accelerator counts on each with every read verified, run the PyTorch
 // loaders (trajectory), and write JSON, Markdown and a PNG chart. Nothing is written unless
