@@ -4,27 +4,18 @@
 // process.
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { mountPoints } from "../bench/train/mounts.ts";
 import { createDataPaths } from "../bench/train/paths.ts";
-import type { DataSet, SampleLocation, Workload } from "../bench/train/types.ts";
+import type { SampleLocation } from "../bench/train/types.ts";
+import { tinyDataSet } from "./helpers/tiny-data-set.ts";
 
 const ALL_PATHS = ["agent-mount-cold", "agent-mount-warm", "agent-s3-cold", "agent-s3-warm", "agent-pool-peer", "edge-direct", "sync-then-local", "rclone-vfs", "s3fs", "local-disk"];
 
-function tinyDataSet(root: string): DataSet {
-  const workload: Workload = { name: "trajectory", sampleBytes: 0, samplesPerFile: 1, batchSize: 1, computeSeconds: 0, readThreads: 1 };
-  const sizes: Record<string, number> = { "episode_000000.hdf5": 300_000, "episode_000001.hdf5": 5 * 2 ** 20 + 7, "part/episode_000002.hdf5": 1, "part/episode_000003.hdf5": 70_001 };
-  const files = Object.entries(sizes).map(([name, bytes]) => {
-    mkdirSync(dirname(join(root, name)), { recursive: true });
-    writeFileSync(join(root, name), randomBytes(bytes));
-    return { name, bytes };
-  });
-  return { workload, root, files, totalBytes: files.reduce((sum, f) => sum + f.bytes, 0) };
-}
+const SIZES = { "episode_000000.hdf5": 300_000, "episode_000001.hdf5": 5 * 2 ** 20 + 7, "part/episode_000002.hdf5": 1, "part/episode_000003.hdf5": 70_001 };
 
 async function readThrough(location: SampleLocation, name: string): Promise<Buffer> {
   if (location.kind === "posix") return readFileSync(join(location.root, name));
@@ -78,7 +69,7 @@ describe("training bench data paths", () => {
 
   it("every path reads back the source bytes, and close() leaves no mount or process", { timeout: 600_000 }, async () => {
     const before = new Set(descendants(process.pid));
-    const dataSet = tinyDataSet(join(workDir, "source"));
+    const dataSet = tinyDataSet(join(workDir, "source"), SIZES);
     const lines: string[] = [];
     const { paths, close } = await createDataPaths({
       dataSet,

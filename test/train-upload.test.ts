@@ -2,15 +2,14 @@
 // prefix, and `--manifest` publishes a dataset manifest that an agent's parser accepts and
 // that lists exactly the uploaded objects with the edge's own sizes and ETags.
 import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publishDataSetManifest, uploadDataSet } from "../bench/train/upload.ts";
-import type { DataSet } from "../bench/train/types.ts";
-import { manifestKey, parseManifest, RESERVED_PREFIX } from "../s3/manifest.ts";
+import { publishDataSetManifest, uploadDataSet, uploadGrants } from "../bench/train/upload.ts";
+import { manifestKey, parseManifest } from "../s3/manifest.ts";
 import { startLocalEdge, type LocalEdge } from "./helpers/local-edge.ts";
+import { tinyDataSet } from "./helpers/tiny-data-set.ts";
 
 const BUCKET = "datasets";
 const PREFIX = "train/trajectory/";
@@ -25,20 +24,10 @@ afterAll(async () => {
   rmSync(workDir, { recursive: true, force: true });
 });
 
-function dataSetOf(sizes: Record<string, number>): DataSet {
-  const root = join(workDir, "source");
-  const files = Object.entries(sizes).map(([name, bytes]) => {
-    mkdirSync(dirname(join(root, name)), { recursive: true });
-    writeFileSync(join(root, name), randomBytes(bytes));
-    return { name, bytes };
-  });
-  return { workload: { name: "trajectory", sampleBytes: 0, samplesPerFile: 1, batchSize: 1, computeSeconds: 0, readThreads: 1 }, root, files, totalBytes: files.reduce((sum, f) => sum + f.bytes, 0) };
-}
-
 describe("bench:train set-up", () => {
-  it("--manifest publishes the uploaded set's manifest in the replicator's format", { timeout: 120_000 }, async () => {
-    const dataSet = dataSetOf({ "episode_000001.hdf5": 70_001, "episode_000000.hdf5": 300_000, "part/episode_000002.hdf5": 1 });
-    const writeKey = await edge.createKey([`all:${BUCKET}/${PREFIX}`, `all:${BUCKET}/${RESERVED_PREFIX}manifests/${PREFIX}`], { name: "bench-upload" });
+  it("with the upload key bench:train makes, --manifest's publish writes the set's manifest in the replicator's format", { timeout: 120_000 }, async () => {
+    const dataSet = tinyDataSet(join(workDir, "source"), { "episode_000001.hdf5": 70_001, "episode_000000.hdf5": 300_000, "part/episode_000002.hdf5": 1 });
+    const writeKey = await edge.createKey(uploadGrants(BUCKET, PREFIX), { name: "bench-upload" });
     const client = new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: writeKey, maxAttempts: 1 });
     try {
       await uploadDataSet({ client, dataSet, bucket: BUCKET, prefix: PREFIX, log: () => undefined });

@@ -8,7 +8,6 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { RESERVED_PREFIX } from "../../s3/manifest.ts";
 import { startLocalEdge } from "../../test/helpers/local-edge.ts";
 import { AWS_CLI_V2, clientEnv, runOk } from "../../test/helpers/real-clients.ts";
 import { agentPaths } from "./agent-paths.ts";
@@ -17,7 +16,7 @@ import { poolPath, POOL_PATH } from "./pool-path.ts";
 import { pageCacheDropper, skippedPath, type BuiltPath, type PathEnv } from "./path-kit.ts";
 import { startShaper } from "./shaper.ts";
 import type { CreateDataPaths } from "./types.ts";
-import { publishDataSetManifest, uploadDataSet } from "./upload.ts";
+import { publishDataSetManifest, uploadDataSet, uploadGrants } from "./upload.ts";
 
 const BUCKET = "datasets";
 
@@ -109,7 +108,7 @@ export const createDataPaths: CreateDataPaths = async (context) => {
     cleanups.push(() => edge.stop());
     log(`edge: wrangler dev at ${edge.url} (started in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
     const prefix = `train/${dataSet.workload.name}/`;
-    const writeKey = await edge.createKey([`all:${BUCKET}/${prefix}`, `all:${BUCKET}/${RESERVED_PREFIX}manifests/${prefix}`], { name: "bench-train-upload" });
+    const writeKey = await edge.createKey(uploadGrants(BUCKET, prefix), { name: "bench-train-upload" });
     const readKey = await edge.createKey([`read,list:${BUCKET}/${prefix}`], { name: "bench-train-read" });
     const nodeKey = await edge.createKey([`read,list:${BUCKET}`], { name: "bench-train-node" });
     const clusterKey = await edge.createKey([`read,list:${BUCKET}`], { name: "bench-train-cluster", clusters: ["bench-train"] });

@@ -6,7 +6,7 @@ import { ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/
 import { Upload } from "@aws-sdk/lib-storage";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
-import { encodeManifest, manifestKey, type ManifestEntry } from "../../s3/manifest.ts";
+import { encodeManifest, manifestKey, RESERVED_PREFIX, type ManifestEntry } from "../../s3/manifest.ts";
 import type { DataSet } from "./types.ts";
 
 const MiB = 2 ** 20;
@@ -19,6 +19,11 @@ export interface UploadOptions {
   log: (line: string) => void;
   /** Files in flight at once; default 4 (local R2 is CPU-bound here, more does not help). */
   concurrency?: number;
+}
+
+/** The upload key's grants: the data set's prefix, and the manifest `--manifest` publishes for it. */
+export function uploadGrants(bucket: string, prefix: string): string[] {
+  return [`all:${bucket}/${prefix}`, `all:${bucket}/${RESERVED_PREFIX}manifests/${prefix}`];
 }
 
 export async function uploadDataSet(options: UploadOptions): Promise<{ seconds: number }> {
