@@ -151,7 +151,7 @@ export async function startAgent(config: AgentConfig, options: { mount?: MountFa
   if (pool) {
     const poolReader = reader;
     try {
-      await pool.start({ head: (bucket, key) => metadata.head(bucket, key), list: (bucket, params) => metadata.list(bucket, params), block: (info, index) => poolReader.block(info, index) });
+      await pool.start({ head: (bucket, key) => metadata.head(bucket, key), list: (bucket, params) => metadata.list(bucket, params), block: (info, index) => poolReader.block(info, index), cachedBlock: (info, index) => poolReader.cachedBlock(info, index) });
     } catch (error) {
       server.close();
       await pool.close();

@@ -25,6 +25,8 @@ export interface PeerServerOptions {
   head: (bucket: string, key: string) => Promise<ObjectInfo | undefined>;
   /** One block through the agent's read path (cache, else one coalesced fill), lent until release(). */
   block: (info: ObjectInfo, index: number) => Promise<LentBlock>;
+  /** One block from this node's cache only, undefined when it is not held (only-if-cached). */
+  cachedBlock: (info: ObjectInfo, index: number) => Promise<LentBlock | undefined>;
   blockSizeBytes: number;
   /** Marks reads done on a peer's behalf, so the pool origin never forwards them again. */
   servingPeer: AsyncLocalStorage<true>;
@@ -100,16 +102,20 @@ async function serve(req: IncomingMessage, res: ServerResponse, options: PeerSer
     throw new S3Error("InvalidURI", "Couldn't parse the specified URI.");
   }
   const bs = options.blockSizeBytes;
-  if (header(req, CACHE_CONTROL_HEADER)?.includes(ONLY_IF_CACHED)) {
+  const notHeld = () => {
+    options.stats.notHeldAnswers++;
+    res.statusCode = 504;
+    res.setHeader("content-length", 0);
+    res.end();
+  };
+  const onlyIfCached = header(req, CACHE_CONTROL_HEADER)?.includes(ONLY_IF_CACHED) === true;
+  if (onlyIfCached) {
     // A node that now owns the block asks whether this one (its owner before) still holds
     // it: answered from the cache index before anything could reach the edge.
     const etag = /^"(.*)"$/.exec(header(req, "if-match") ?? "")?.[1];
     const first = parseRangeHeader(req.headers.range);
     if (!etag || first?.kind !== "first" || !options.holds(bucket, key, etag, Math.floor(first.first / bs))) {
-      options.stats.notHeldAnswers++;
-      res.statusCode = 504;
-      res.setHeader("content-length", 0);
-      res.end();
+      notHeld();
       return;
     }
   }
@@ -138,10 +144,17 @@ async function serve(req: IncomingMessage, res: ServerResponse, options: PeerSer
     await pinOnce(options, bucket, prefix);
   }
   const from = header(req, WARM_FROM_HEADER);
-  const lease =
-    warm === "replica" || warm === "handoff"
+  // only-if-cached reads the cache alone: a block evicted since the index check above is
+  // still a 504, never a read of the edge.
+  const lease = onlyIfCached
+    ? await options.cachedBlock(info, index)
+    : warm === "replica" || warm === "handoff"
       ? await options.warming.run(warm === "handoff" && from ? { from } : {}, () => options.block(info, index))
       : await options.servingPeer.run(true, () => options.block(info, index));
+  if (!lease) {
+    notHeld();
+    return;
+  }
   if (warm) {
     lease.release();
     // Distinct bytes are counted once per block, by its first owner: replicas are copies.

@@ -47,6 +47,8 @@ export interface ReadPath {
   head: (bucket: string, key: string) => Promise<ObjectInfo | undefined>;
   list: (bucket: string, params: ListParams) => Promise<ListResult>;
   block: (info: ObjectInfo, index: number) => Promise<LentBlock>;
+  /** One block from this node's cache only (never a fill), undefined when it is not held. */
+  cachedBlock: (info: ObjectInfo, index: number) => Promise<LentBlock | undefined>;
 }
 
 export interface Pool {
@@ -91,7 +93,7 @@ export function createPool(input: PoolInput): Pool {
     placement,
     async start(readPath) {
       readPathForHandoff = readPath;
-      server = createPeerServer({ membership, head: readPath.head, block: readPath.block, blockSizeBytes: input.blockSizeBytes, servingPeer, warming, pin, holds, stats, logger, leaving: () => leaving });
+      server = createPeerServer({ membership, head: readPath.head, block: readPath.block, cachedBlock: readPath.cachedBlock, blockSizeBytes: input.blockSizeBytes, servingPeer, warming, pin, holds, stats, logger, leaving: () => leaving });
       server.listen(config.listen.port, config.listen.host);
       await once(server, "listening");
       logger.info("peer listener up", { listen: `${config.listen.host}:${config.listen.port}`, advertise: config.advertise });

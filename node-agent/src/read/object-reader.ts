@@ -126,6 +126,16 @@ export class ObjectReader {
   }
 
   /**
+   * One block from the local cache only, never the origin: undefined when the cache does
+   * not hold it (a pool peer asked with only-if-cached, and the block may have been evicted
+   * since its index said it was there).
+   */
+  cachedBlock(info: ObjectInfo, index: number): Promise<BlockLease | undefined> {
+    const id = this.blockId(info, index);
+    return this.fromCache(id, () => this.cache.lease(id));
+  }
+
+  /**
    * Bytes [from, to) of block `index`, for a block not in the cache, as soon as they have
    * arrived from the origin (a fill starts if none runs): a cold READ waits for its own
    * 128 KiB, not the whole block. The piece holding a checked object's last byte waits for
