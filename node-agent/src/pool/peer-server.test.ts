@@ -5,7 +5,7 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { afterEach, describe, expect, test } from "vitest";
-import { blockId, bytes, cacheOpener, recordingLogger, tempDirs } from "../cache/cache-test-support.ts";
+import { blockId, bytes, cacheOpener, tempDirs } from "../cache/cache-test-support.ts";
 import { createLogger } from "../log.ts";
 import type { ObjectInfo, ObjectOrigin } from "../origin/object-origin.ts";
 import { ObjectReader } from "../read/object-reader.ts";
@@ -43,7 +43,7 @@ async function peerWith(options: { evictAfterIndexCheck?: boolean }) {
   await cache.put(blockId(info.key, 0), data.subarray(0, BLOCK));
   await cache.put(blockId(info.key, 1), data.subarray(BLOCK));
   const credential = { accessKeyId: "FRYPOOLTEST", secretAccessKey: "cluster-secret-for-tests" };
-  const membership = new StaticMembership({ selfId: "127.0.0.1:0", peers: [], credential, intervalMs: 60_000, timeoutMs: 1_000, logger: recordingLogger() });
+  const membership = new StaticMembership({ selfId: "127.0.0.1:0", peers: [], credential, intervalMs: 60_000, timeoutMs: 1_000, logger });
   const stats = new PoolStats();
   const evictions: Array<Promise<boolean>> = [];
   const server = createPeerServer({
