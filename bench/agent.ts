@@ -4,8 +4,8 @@
 // the agent's S3 endpoint, nginx (sendfile on) and plain local reads; POSIX reads through
 // the agent's FUSE mount vs local disk, in the default passthrough mode and again in
 // page-cache mode (a second agent on the same cache), each also after a page-cache drop
-// (large files read from the NVMe cache, not memory); index bytes per block; start-up over
-// 1,000,000 blocks. The edge only fills the cache once (it is slow to PUT); everything timed
+// (large files read from the NVMe cache, not memory); LIST and walks of a 100,000-object set
+// from its manifest (agent-listing.ts); index bytes per block; start-up over 1,000,000 blocks. The edge only fills the cache once (it is slow to PUT); everything timed
 // is warm.
 // Agent/nginx (and mount/local) runs alternate and each side keeps its best, so background
 // load on a shared machine skews neither side. --cpu-prof DIR profiles the agent process.
@@ -22,6 +22,7 @@ import { processTicks } from "./process-cpu.ts";
 import { startAgentProcess } from "../test/helpers/agent-process.ts";
 import { freePort, startLocalEdge } from "../test/helpers/local-edge.ts";
 import { scanBench, syntheticIndexBytesPerBlock } from "./agent-cache.ts";
+import { LISTING_TARGET_MS, listingBench, listingManifest, writeLocalTree, type ListingSet } from "./agent-listing.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -45,6 +46,8 @@ const ROUNDS = quick ? 2 : 3;
 const BUCKET = "datasets";
 
 const largeKeys = Array.from({ length: LARGE_COUNT }, (_, i) => `bench/large-${i}.bin`);
+/** The listing set: 100,000 objects in 100 folders, known to the agent only through their manifest. */
+const LISTING_SET: ListingSet = { prefix: "bench/listing/", folders: 100, filesPerFolder: 1000 };
 const smallKeys = Array.from({ length: SMALL_COUNT }, (_, i) => `bench/small/${String(i).padStart(4, "0")}.bin`);
 
 function ensureTools(): void {
@@ -195,6 +198,9 @@ try {
     writeFileSync(join(root, k), body);
     await put(edge.url, key, k, body);
   }
+  const manifest = await listingManifest(BUCKET, LISTING_SET);
+  await put(edge.url, key, manifest.key, Buffer.from(manifest.body));
+  writeLocalTree(root, LISTING_SET);
   console.log(`uploaded to the edge in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
   const mount = join(work, "mnt");
@@ -256,6 +262,7 @@ try {
   const smallReads = alternated(() => readSmallFilesPerS(localSmallPaths, DURATION_S / 2), () => readSmallFilesPerS(mountSmallPaths, DURATION_S / 2));
   const [diskSmall, mountSmall] = [smallReads.local, smallReads.mount];
   const largeFromDisk = largeAfterDrop(localLargePaths, mountLargePaths, agent.child.pid);
+  const listing = await listingBench({ agentUrl, bucket: BUCKET, set: LISTING_SET, mountRoot: join(mount, BUCKET), localRoot: root, rounds: ROUNDS });
 
   // How the mount served those reads (driver, passthrough copies, opens answered on the reader thread).
   const mountStatus = (await retried(async () => agent?.status()))?.mount as Record<string, unknown> | null | undefined;
@@ -302,6 +309,13 @@ try {
     row("  256 MiB files after a page-cache drop, MiB/s", pageCacheLargeFromDisk.mount.toFixed(0), `local ${pageCacheLargeFromDisk.local.toFixed(0)}`, pageCacheLargeFromDisk.mount / pageCacheLargeFromDisk.local, 0);
     console.log(`${"    (agent CPU per MiB of those reads, ms)".padEnd(44)} ${pageCacheLargeFromDisk.agentCpuMsPerMiB.toFixed(2).padStart(14)}`);
   }
+  const objects = listing.objects.toLocaleString("en-US");
+  console.log(`${`LIST ${objects} objects from their manifest (pages of 1,000), ms`.padEnd(44)} ${listing.s3LoadedMs.toFixed(0).padStart(14)} ${`first (loads it) ${listing.s3FirstMs.toFixed(0)}`.padStart(22)}   (target < ${LISTING_TARGET_MS} ms) ${listing.s3LoadedMs < LISTING_TARGET_MS ? "met" : "MISSED"}`);
+  console.log(`${"  the same through the AWS SDK v3, ms".padEnd(44)} ${listing.sdkLoadedMs.toFixed(0).padStart(14)}`);
+  row(`mount: walk ${objects} files (readdir), ms`, listing.walk.mountMs.toFixed(0), `local ${listing.walk.localMs.toFixed(0)}`, listing.walk.localMs / listing.walk.mountMs, 0);
+  console.log(`${"  first walk of the mount, ms".padEnd(44)} ${listing.walk.mountFirstMs.toFixed(0).padStart(14)}`);
+  row(`mount: walk and stat ${objects} files, ms`, listing.walkStat.mountMs.toFixed(0), `local ${listing.walkStat.localMs.toFixed(0)}`, listing.walkStat.localMs / listing.walkStat.mountMs, 0);
+  console.log(`${"  first walk and stat of the mount, ms".padEnd(44)} ${listing.walkStat.mountFirstMs.toFixed(0).padStart(14)}`);
   console.log(`${"index bytes per block (1,000,000 entries)".padEnd(44)} ${indexBytesPerBlock.toFixed(0).padStart(14)} B   (target ≤ 300 B) ${indexBytesPerBlock <= 300 ? "met" : "MISSED"}`);
   console.log(`${`start-up: first get served during the scan`.padEnd(44)} ${scan.firstGetMs.toFixed(0).padStart(14)} ms  (hit: ${scan.hit}, scan still running: ${scan.servedDuringScan})`);
   console.log(`${`start-up: scan of 1,000,000 blocks${SCAN_BLOCKS < 1_000_000 ? " (extrapolated)" : ""}`.padEnd(44)} ${(scan.per1MSeconds).toFixed(1).padStart(14)} s   (target ≤ 10 s) ${scan.per1MSeconds <= 10 ? "met" : "MISSED"}`);
@@ -324,6 +338,7 @@ try {
       agentRequests: pageCacheAgentRequests,
       largeAfterDropMiBps: pageCacheLargeFromDisk ?? null,
     },
+    listing: { ...listing, targetMs: LISTING_TARGET_MS },
     indexBytesPerBlock: { value: indexBytesPerBlock, target: 300 },
     startup: { scanBlocks: SCAN_BLOCKS, firstGetMs: scan.firstGetMs, servedDuringScan: scan.servedDuringScan, scanSecondsPer1M: scan.per1MSeconds, target: 10 },
   };

@@ -3,7 +3,7 @@
 import { XMLParser } from "fast-xml-parser";
 import { S3Error } from "./errors.ts";
 import { uriEncode } from "./sigv4.ts";
-import { renderXmlDocument, type XmlNode } from "./xml.ts";
+import { escapeXml, RawXml, renderXmlDocument } from "./xml.ts";
 
 export interface ListedObject {
   key: string;
@@ -35,15 +35,18 @@ function encoderFor(result: ListResult): (text: string) => string {
   return result.encodingType === "url" ? (text) => uriEncode(text, { keepSlash: true }) : (text) => text;
 }
 
-function contents(result: ListResult, encode: (t: string) => string, owner: boolean): XmlNode[] {
-  return result.objects.map((o) => ({
-    Key: encode(o.key),
-    LastModified: o.lastModified.toISOString(),
-    ETag: o.etag,
-    Size: o.size,
-    ...(owner ? { Owner: { ID: "ferry", DisplayName: "ferry" } } : {}),
-    StorageClass: "STANDARD",
-  }));
+const OWNER_XML = "<Owner><ID>ferry</ID><DisplayName>ferry</DisplayName></Owner>";
+
+/**
+ * The Contents elements, written out directly: a LIST of a 100,000-object data set from its
+ * manifest is 100 pages of 1,000, and the generic renderer spent about 4 ms on each.
+ */
+function contents(result: ListResult, encode: (t: string) => string, owner: boolean): RawXml {
+  let xml = "";
+  for (const o of result.objects) {
+    xml += `<Contents><Key>${escapeXml(encode(o.key))}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${escapeXml(o.etag)}</ETag><Size>${o.size}</Size>${owner ? OWNER_XML : ""}<StorageClass>STANDARD</StorageClass></Contents>`;
+  }
+  return new RawXml(xml);
 }
 
 export function renderListObjectsV2(result: ListResult, options: { fetchOwner?: boolean } = {}): string {

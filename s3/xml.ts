@@ -6,13 +6,25 @@ import { S3Error } from "./errors.ts";
 
 export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
 
-/** A node to render: element name → text, number, boolean, child node, or a list of them. */
-export type XmlValue = string | number | boolean | undefined | XmlNode | XmlValue[];
+/** Markup rendered elsewhere, placed as it is (its element names are its own). */
+export class RawXml {
+  readonly xml: string;
+  constructor(xml: string) {
+    this.xml = xml;
+  }
+}
+
+/** A node to render: element name → text, number, boolean, child node, ready markup, or a list of them. */
+export type XmlValue = string | number | boolean | undefined | RawXml | XmlNode | XmlValue[];
 export interface XmlNode {
   [element: string]: XmlValue;
 }
 
+const NEEDS_ESCAPE = /[&<>"'\u0000-\u0008\u000b\u000c\u000e-\u001f]/;
+
 export function escapeXml(text: string): string {
+  // Most keys need nothing: one test instead of a replace that allocates.
+  if (!NEEDS_ESCAPE.test(text)) return text;
   return text.replace(/[&<>"'\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, (c) => {
     switch (c) {
       case "&": return "&amp;";
@@ -29,6 +41,7 @@ export function escapeXml(text: string): string {
 function renderValue(name: string, value: XmlValue): string {
   if (value === undefined) return "";
   if (Array.isArray(value)) return value.map((item) => renderValue(name, item)).join("");
+  if (value instanceof RawXml) return value.xml;
   if (typeof value === "object") return `<${name}>${renderChildren(value)}</${name}>`;
   return `<${name}>${escapeXml(String(value))}</${name}>`;
 }
