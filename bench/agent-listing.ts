@@ -41,7 +41,7 @@ function keysOf(set: ListingSet): string[] {
 
 /** The set's manifest, as `ferry replicate` would publish it (key, size, ETag, date, CRC32C). */
 export async function listingManifest(bucket: string, set: ListingSet): Promise<{ key: string; body: Uint8Array }> {
-  const entries: ManifestEntry[] = keysOf(set).map((key, i) => ({ key, size: sizeOf(i), etag: `"${i.toString(16).padStart(32, "0")}"`, lastModified: "2026-12-01T00:00:00.000Z", crc32c: "AAAAAA==" }));
+  const entries: ManifestEntry[] = keysOf(set).map((key, i) => ({ key, size: sizeOf(i), etag: `"${i.toString(16).padStart(32, "0")}"`, lastModified: new Date(Date.UTC(2026, 11, 1) + i * 1013).toISOString(), crc32c: "AAAAAA==" }));
   return { key: manifestKey(set.prefix), body: await encodeManifest({ bucket, prefix: set.prefix, entries }) };
 }
 

@@ -3,7 +3,10 @@
 // the next token — reads numeric character references (Go writes `&#34;`), and refuses a
 // document that is not a listing.
 import { describe, expect, it } from "vitest";
-import { parseListObjectsV2, renderListObjectsV2, type ListResult } from "./listing-xml.ts";
+import { parseListObjectsV2, renderListObjectsV1, renderListObjectsV2 as renderBytes, type ListResult } from "./listing-xml.ts";
+
+const text = new TextDecoder();
+const renderListObjectsV2 = (result: ListResult) => text.decode(renderBytes(result));
 
 describe("parseListObjectsV2", () => {
   it("round-trips what renderListObjectsV2 writes", () => {
@@ -12,6 +15,17 @@ describe("parseListObjectsV2", () => {
     expect(parseListObjectsV2(renderListObjectsV2(result))).toEqual(result);
     const last: ListResult = { bucket: "b", prefix: "", delimiter: "", maxKeys: 1000, objects: [], commonPrefixes: [], isTruncated: false };
     expect(parseListObjectsV2(renderListObjectsV2(last))).toEqual(last);
+  });
+
+  it("round-trips a page whose keys outgrow the renderer's first guess (escapes, 4-byte characters)", () => {
+    const objects = Array.from({ length: 300 }, (_, i) => ({ key: `${String(i).padStart(3, "0")}/${"&<\u{1F600}é".repeat(150)}`, size: i, etag: i % 2 ? `"${i}abc-2"` : `"weird &${i}"`, lastModified: new Date(Date.UTC(2026, 0, 1) + i * 1013) }));
+    const result: ListResult = { bucket: "b", prefix: "", delimiter: "", maxKeys: 1000, objects, commonPrefixes: [], isTruncated: false };
+    expect(parseListObjectsV2(renderListObjectsV2(result))).toEqual(result);
+    // v1 renders the same Contents (with the owner) inside its own frame.
+    const v1 = text.decode(renderListObjectsV1({ ...result, marker: "" }));
+    expect(v1.match(/<Contents>/g)?.length).toBe(300);
+    expect(v1).toContain("<Owner><ID>ferry</ID>");
+    expect(v1.indexOf("<Marker></Marker>")).toBeLessThan(v1.indexOf("<Contents>"));
   });
 
   it("reads numeric character references and any field order", () => {

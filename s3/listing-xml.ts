@@ -3,7 +3,7 @@
 import { XMLParser } from "fast-xml-parser";
 import { S3Error } from "./errors.ts";
 import { uriEncode } from "./sigv4.ts";
-import { escapeXml, RawXml, renderXmlDocument } from "./xml.ts";
+import { escapeXml, RawXml, renderXmlDocument, type XmlNode } from "./xml.ts";
 
 export interface ListedObject {
   key: string;
@@ -36,22 +36,46 @@ function encoderFor(result: ListResult): (text: string) => string {
 }
 
 const OWNER_XML = "<Owner><ID>ferry</ID><DisplayName>ferry</DisplayName></Owner>";
+/** Where the Contents go in the rendered frame: NUL never survives escaping, so it cannot clash. */
+const CONTENTS_SLOT = "\u0000";
+const utf8 = new TextEncoder();
 
 /**
- * The Contents elements, written out directly: a LIST of a 100,000-object data set from its
- * manifest is 100 pages of 1,000, and the generic renderer spent about 4 ms on each.
+ * The document as UTF-8, its Contents encoded one element at a time straight into the
+ * output: a LIST of a 100,000-object data set from its manifest is 100 pages of 1,000
+ * (~240 KB each), and building one string per page, then encoding it, took about 4 ms a
+ * page against about 0.7 ms this way.
  */
-function contents(result: ListResult, encode: (t: string) => string, owner: boolean): RawXml {
-  let xml = "";
+function listingDocument(frame: XmlNode, result: ListResult, encode: (t: string) => string, owner: boolean): Uint8Array {
+  const [head = "", tail = ""] = renderXmlDocument("ListBucketResult", { ...frame, Contents: new RawXml(CONTENTS_SLOT) }).split(CONTENTS_SLOT);
+  // encodeInto needs room for 3 bytes per UTF-16 unit to be sure a string fits.
+  let out = new Uint8Array(3 * (head.length + tail.length) + 256 * result.objects.length);
+  let at = 0;
+  const put = (text: string) => {
+    if (out.length - at < 3 * text.length) {
+      const grown = new Uint8Array(2 * out.length + 3 * text.length);
+      grown.set(out.subarray(0, at));
+      out = grown;
+    }
+    at += utf8.encodeInto(text, out.subarray(at)).written;
+  };
+  put(head);
   for (const o of result.objects) {
-    xml += `<Contents><Key>${escapeXml(encode(o.key))}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${escapeXml(o.etag)}</ETag><Size>${o.size}</Size>${owner ? OWNER_XML : ""}<StorageClass>STANDARD</StorageClass></Contents>`;
+    put(`<Contents><Key>${escapeXml(encode(o.key))}</Key><LastModified>${o.lastModified.toISOString()}</LastModified><ETag>${escapeEtag(o.etag)}</ETag><Size>${o.size}</Size>${owner ? OWNER_XML : ""}<StorageClass>STANDARD</StorageClass></Contents>`);
   }
-  return new RawXml(xml);
+  put(tail);
+  return out.subarray(0, at);
 }
 
-export function renderListObjectsV2(result: ListResult, options: { fetchOwner?: boolean } = {}): string {
+/** A quoted hex ETag (nearly all of them) without the general escaper's per-character callback. */
+function escapeEtag(etag: string): string {
+  return /^"[0-9a-fA-F-]*"$/.test(etag) ? `&quot;${etag.slice(1, -1)}&quot;` : escapeXml(etag);
+}
+
+/** ListObjectsV2's document, as UTF-8 bytes. */
+export function renderListObjectsV2(result: ListResult, options: { fetchOwner?: boolean } = {}): Uint8Array {
   const encode = encoderFor(result);
-  return renderXmlDocument("ListBucketResult", {
+  const frame: XmlNode = {
     Name: result.bucket,
     Prefix: encode(result.prefix),
     Delimiter: result.delimiter ? encode(result.delimiter) : undefined,
@@ -62,14 +86,16 @@ export function renderListObjectsV2(result: ListResult, options: { fetchOwner?: 
     NextContinuationToken: result.nextContinuationToken,
     StartAfter: result.startAfter ? encode(result.startAfter) : undefined,
     IsTruncated: result.isTruncated,
-    Contents: contents(result, encode, options.fetchOwner ?? false),
+    Contents: undefined,
     CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
-  });
+  };
+  return listingDocument(frame, result, encode, options.fetchOwner ?? false);
 }
 
-export function renderListObjectsV1(result: ListResult): string {
+/** ListObjects' (v1) document, as UTF-8 bytes. */
+export function renderListObjectsV1(result: ListResult): Uint8Array {
   const encode = encoderFor(result);
-  return renderXmlDocument("ListBucketResult", {
+  const frame: XmlNode = {
     Name: result.bucket,
     Prefix: encode(result.prefix),
     Marker: encode(result.marker ?? ""),
@@ -78,9 +104,10 @@ export function renderListObjectsV1(result: ListResult): string {
     Delimiter: result.delimiter ? encode(result.delimiter) : undefined,
     EncodingType: result.encodingType,
     IsTruncated: result.isTruncated,
-    Contents: contents(result, encode, true),
+    Contents: undefined,
     CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: encode(p) })),
-  });
+  };
+  return listingDocument(frame, result, encode, true);
 }
 
 export function renderListBuckets(buckets: string[], owner: { id: string; name: string }, creationDate: string): string {

@@ -34,7 +34,7 @@ async function listPage(bucket: R2Bucket, input: ListInput): Promise<Pick<ListRe
   };
 }
 
-function respond(call: S3Call, xml: string): Response {
+function respond(call: S3Call, xml: Uint8Array): Response {
   return new Response(xml, { headers: { "content-type": "application/xml", "x-amz-request-id": call.requestId } });
 }
 
