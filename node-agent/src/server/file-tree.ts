@@ -104,10 +104,13 @@ export class FileTree {
     return Errno.EIO;
   }
 
-  /** Bucket and key of a tree path. */
+  /** Bucket and key of a tree path ("/bucket/key": the kernel's names never hold a slash, so paths are never doubled up). */
   split(path: string): { bucket: string; key: string } {
-    const parts = path.split("/").filter(Boolean);
-    return { bucket: parts[0] ?? "", key: parts.slice(1).join("/") };
+    // Called several times per entry of a READDIRPLUS: no split/filter/join arrays.
+    const from = path.startsWith("/") ? 1 : 0;
+    const slash = path.indexOf("/", from);
+    const trimmed = (text: string) => (text.endsWith("/") ? text.slice(0, -1) : text);
+    return slash < 0 ? { bucket: path.slice(from), key: "" } : { bucket: path.slice(from, slash), key: trimmed(path.slice(slash + 1)) };
   }
 
   /** The ETag of the version stat last reported for file `path` (from a HEAD or a listing), if any. */

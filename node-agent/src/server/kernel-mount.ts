@@ -7,16 +7,18 @@
 // last stat saw (what libfuse calls auto_cache), so a changed object is never served from
 // old pages. In page-cache mode (immutable datasets only) no open reaches the agent at all:
 // the kernel opens files by itself and keeps their pages (see READER_SOURCE), and only READs
-// of pages not in memory come here.
+// of pages not in memory come here. Folder reads carry every entry's attributes
+// (READDIRPLUS: a walk that stats each file sends no LOOKUP), and an immutable tree's
+// listings stay in the kernel.
 import type { MountedView } from "../main.ts";
 import { Errno, FileTree, type FileAttributes, type TreeInput } from "./file-tree.ts";
 import { PassthroughFiles } from "./passthrough-files.ts";
-import { ATTR_OUT_BYTES, attrOut, direntBytes, DT_DIR, DT_REG, ENTRY_OUT_BYTES, entryOut, Op, OPEN_OUT_BYTES, OpenFlag, openOut, OUT_HEADER_BYTES, replyFrame, STATFS_OUT_BYTES, statfsOut, writeDirent } from "./fuse-kernel/protocol.ts";
+import { ATTR_OUT_BYTES, attrOut, direntBytes, direntplusBytes, DT_DIR, DT_REG, ENTRY_OUT_BYTES, entryOut, Op, OPEN_OUT_BYTES, OpenFlag, openOut, OUT_HEADER_BYTES, replyFrame, STATFS_OUT_BYTES, statfsOut, writeDirent, writeDirentplus } from "./fuse-kernel/protocol.ts";
 import { KernelSession, type FuseRequest } from "./fuse-kernel/session.ts";
 import type { ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
+import { InodeTable, ROOT_ID, type Node } from "./inode-table.ts";
 
-const ROOT_ID = 1n;
 /**
  * Most of the cache the mount's passthrough files may hold from eviction at once: below the
  * low watermark (85%), so eviction can always make room for fills with the rest.
@@ -42,34 +44,13 @@ const COPY_ATTEMPTS = 5;
 const UNLOOKED_INO_BASE = 1n << 40n;
 const WRITE_OPCODES = new Set([4 /* SETATTR */, 6, 8, 9, 10, 11, 12, 13, 16 /* WRITE */, 21 /* SETXATTR */, 24, 35 /* CREATE */, 43, 45]);
 
-interface Node {
-  id: bigint;
-  path: string;
-  lookups: number;
-  /** The version whose pages the kernel may hold for this inode (from its last FUSE-read open). */
-  pagesEtag: string | undefined;
-  /** Opens reading through FUSE, and opens passed through (the kernel allows one mode at a time per inode). */
-  cachedOpens: number;
-  passthroughOpens: number;
-  /** The version passthrough opens of this inode read. */
-  passthroughInfo: ObjectInfo | undefined;
-  /** Opens answered on the reader thread (see markFastOpen) and the copy they pass through, once made. */
-  fastOpen: boolean;
-  /** Block files registered for READs answered on the reader thread, by block index. */
-  readerBlocks: Map<number, string> | undefined;
-  pinned: ObjectInfo | undefined;
-  pinning: boolean;
-}
-
 type Handle = { kind: "file"; node: Node; passthrough: ObjectInfo | undefined } | { kind: "dir"; node: Node; listing: Promise<Array<{ name: Buffer; kind: "dir" | "file" }>> | undefined };
 
 export class KernelMount implements MountedView {
   private readonly tree: FileTree;
   private readonly reader: ObjectReader;
-  private readonly nodes = new Map<bigint, Node>();
-  private readonly byPath = new Map<string, Node>();
+  private readonly inodes = new InodeTable();
   private readonly handles = new Map<bigint, Handle>();
-  private nextNode = ROOT_ID + 1n;
   private nextHandle = 1n;
   private session!: KernelSession;
   private passthrough: PassthroughFiles | undefined;
@@ -81,9 +62,6 @@ export class KernelMount implements MountedView {
   private constructor(tree: FileTree, reader: ObjectReader) {
     this.tree = tree;
     this.reader = reader;
-    const root: Node = { id: ROOT_ID, path: "/", lookups: 1, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, readerBlocks: undefined, pinned: undefined, pinning: false };
-    this.nodes.set(ROOT_ID, root);
-    this.byPath.set("/", root);
   }
 
   static async mount(input: TreeInput & { mountPoint: string; cacheDir: string; cacheSizeBytes: number; passthroughBudgetBytes: number; mode: "passthrough" | "page-cache" }): Promise<KernelMount> {
@@ -113,7 +91,7 @@ export class KernelMount implements MountedView {
   }
 
   status(): Record<string, unknown> {
-    return { driver: "kernel", mode: this.session.kernelOpens ? "page-cache" : "passthrough", inodes: this.nodes.size, openHandles: this.handles.size, requests: this.requests, fastOpens: this.session.fastOpens, readerReads: this.session.readerReads, passthrough: this.passthrough?.stats() ?? null };
+    return { driver: "kernel", mode: this.session.kernelOpens ? "page-cache" : "passthrough", inodes: this.inodes.size, openHandles: this.handles.size, requests: this.requests, fastOpens: this.session.fastOpens, readerReads: this.session.readerReads, passthrough: this.passthrough?.stats() ?? null };
   }
 
   async unmount(): Promise<void> {
@@ -145,7 +123,9 @@ export class KernelMount implements MountedView {
       case Op.OPENDIR:
         return this.answer(unique, this.opendir(unique, request.nodeid));
       case Op.READDIR:
-        return this.answer(unique, this.readdir(request));
+        return this.answer(unique, this.readdir(request, false));
+      case Op.READDIRPLUS:
+        return this.answer(unique, this.readdir(request, true));
       case Op.RELEASEDIR:
         this.handles.delete(request.arg.readBigUInt64LE(0));
         return this.session.reply(replyFrame(unique, 0, 0));
@@ -169,7 +149,7 @@ export class KernelMount implements MountedView {
   }
 
   private node(id: bigint): Node {
-    const node = this.nodes.get(id);
+    const node = this.inodes.get(id);
     if (!node) throw Errno.ENOENT;
     return node;
   }
@@ -184,50 +164,49 @@ export class KernelMount implements MountedView {
     const parent = this.node(request.nodeid);
     const path = parent.path === "/" ? `/${name}` : `${parent.path}/${name}`;
     const attributes = await this.tree.getattr(path);
-    let node = this.byPath.get(path);
-    if (!node) {
-      node = { id: this.nextNode++, path, lookups: 0, pagesEtag: undefined, cachedOpens: 0, passthroughOpens: 0, passthroughInfo: undefined, fastOpen: false, readerBlocks: undefined, pinned: undefined, pinning: false };
-      this.nodes.set(node.id, node);
-      this.byPath.set(path, node);
-    }
-    node.lookups++;
-    // Small files of an immutable dataset: the reader thread answers their opens by itself,
-    // as passthrough files once a copy is pinned for them (in page-cache mode no open comes).
-    if (this.tree.immutable && !this.session.kernelOpens && attributes.kind === "file" && attributes.size < this.passthroughMinBytes && !node.fastOpen) {
-      node.fastOpen = this.session.markFastOpen(node.id);
-      const pinning = node.fastOpen ? this.pinCopy(node, 0) : undefined;
-      // A wholly cached file (a warmed one): the reply waits a moment for its passthrough
-      // file, so that the open which follows passes through; a loader keeps that first open
-      // for the whole run.
-      const info = this.tree.knownVersion(path);
-      if (pinning && info && this.reader.holdsWhole(info)) await settledWithin(pinning, LOOKUP_PIN_WAIT_MS);
-    } else if (attributes.kind === "file") {
-      this.prepareCopy(node, 0);
-      // A wholly cached large file (a warmed one, its whole-object file made by the warm): the
-      // reply waits a moment for its passthrough file, so the open that follows passes through.
-      const info = this.tree.knownVersion(path);
-      const making = info && this.passthrough?.whenMade(info);
-      if (making) await settledWithin(making, LOOKUP_PIN_WAIT_MS);
-    }
+    const node = this.inodes.looked(path);
+    // A wholly cached file (a warmed one): the reply waits a moment for its passthrough
+    // file, so that the open which follows passes through; a loader keeps that first open
+    // for the whole run.
+    const ready = this.prepareOpens(node, attributes, { listed: false });
+    if (ready) await settledWithin(ready, LOOKUP_PIN_WAIT_MS);
     const frame = replyFrame(request.unique, 0, ENTRY_OUT_BYTES);
     entryOut(frame, OUT_HEADER_BYTES, this.attr(node, attributes), this.tree.kernelCacheSeconds);
     return frame;
   }
 
-  private forget(id: bigint, lookups: number): void {
-    const node = this.nodes.get(id);
-    if (!node || id === ROOT_ID) return;
-    node.lookups -= lookups;
-    if (node.lookups <= 0) {
-      // Forgotten: the kernel holds no open file of it, so its pinned copy can go.
-      this.session.unmarkFastOpen(id);
-      if (node.readerBlocks) this.session.forgetBlockFiles(id);
-      node.readerBlocks = undefined;
-      if (node.pinned) this.passthrough?.unpin(node.pinned);
-      node.pinned = undefined;
-      this.nodes.delete(id);
-      if (this.byPath.get(node.path) === node) this.byPath.delete(node.path);
+  /**
+   * Gets a file the kernel just learned of ready for its opens; what to wait for (briefly)
+   * so that the open which follows passes through, if anything. Small files of an immutable
+   * dataset: the reader thread answers their opens by itself, as passthrough files once a
+   * copy is pinned for them (in page-cache mode no open comes). Large ones: their passthrough
+   * file is made once they are wholly cached. A file only listed (READDIRPLUS) and not wholly
+   * cached starts nothing here: the READs that fill it do (see read()), so a walk of 100,000
+   * uncached files starts no retries.
+   */
+  private prepareOpens(node: Node, attributes: FileAttributes, how: { listed: boolean }): Promise<void> | undefined {
+    if (attributes.kind !== "file") return undefined;
+    const info = this.tree.knownVersion(node.path);
+    const whole = info !== undefined && this.reader.holdsWhole(info);
+    if (this.tree.immutable && !this.session.kernelOpens && attributes.size < this.passthroughMinBytes && !node.fastOpen) {
+      node.fastOpen = this.session.markFastOpen(node.id);
+      const pinning = node.fastOpen && (whole || !how.listed) ? this.pinCopy(node, 0) : undefined;
+      return whole ? pinning : undefined;
     }
+    if (how.listed && !whole) return undefined;
+    this.prepareCopy(node, how.listed ? COPY_ATTEMPTS : 0);
+    return info && this.passthrough?.whenMade(info);
+  }
+
+  private forget(id: bigint, lookups: number): void {
+    const node = this.inodes.forget(id, lookups);
+    if (!node) return;
+    // Forgotten: the kernel holds no open file of it, so its pinned copy can go.
+    this.session.unmarkFastOpen(id);
+    if (node.readerBlocks) this.session.forgetBlockFiles(id);
+    node.readerBlocks = undefined;
+    if (node.pinned) this.passthrough?.unpin(node.pinned);
+    node.pinned = undefined;
   }
 
   private async getattr(unique: bigint, id: bigint): Promise<Buffer> {
@@ -278,7 +257,7 @@ export class KernelMount implements MountedView {
     const offset = Number(request.arg.readBigUInt64LE(8));
     const size = request.arg.readUInt32LE(16);
     const handle = this.handles.get(fh);
-    const node = handle?.node ?? this.nodes.get(request.nodeid);
+    const node = handle?.node ?? this.inodes.get(request.nodeid);
     if (!node) return this.session.reply(replyFrame(request.unique, Errno.ENOENT, 0));
     // The reply gathers the held blocks' bytes in one writev: no copy into a reply buffer.
     this.tree.lend(node.path, size, offset).then(
@@ -342,12 +321,12 @@ export class KernelMount implements MountedView {
     return this.passthrough.pin(info).then(
       (id) => {
         if (typeof id !== "number") {
-          if (id === "not-cached" && attempt < COPY_ATTEMPTS && this.nodes.get(node.id) === node) setTimeout(() => void this.pinCopy(node, attempt + 1), 200).unref();
+          if (id === "not-cached" && attempt < COPY_ATTEMPTS && this.inodes.holds(node)) setTimeout(() => void this.pinCopy(node, attempt + 1), 200).unref();
           else node.pinning = false;
           return;
         }
         node.pinning = false;
-        if (this.nodes.get(node.id) !== node) return this.passthrough?.unpin(info);
+        if (!this.inodes.holds(node)) return this.passthrough?.unpin(info);
         node.pinned = info;
         this.session.setFastBacking(node.id, id);
       },
@@ -365,7 +344,7 @@ export class KernelMount implements MountedView {
   private prepareCopy(node: Node, attempt: number): void {
     const info = this.tree.knownVersion(node.path);
     if (!this.passthrough || !info || info.size < this.passthroughMinBytes || this.passthrough.prepare(info) !== "not-cached") return;
-    if (attempt < COPY_ATTEMPTS && this.nodes.get(node.id) === node) setTimeout(() => this.prepareCopy(node, attempt + 1), 200).unref();
+    if (attempt < COPY_ATTEMPTS && this.inodes.holds(node)) setTimeout(() => this.prepareCopy(node, attempt + 1), 200).unref();
   }
 
   private release(unique: bigint, fh: bigint): void {
@@ -386,12 +365,18 @@ export class KernelMount implements MountedView {
     const fh = this.nextHandle++;
     this.handles.set(fh, { kind: "dir", node, listing: undefined });
     const frame = replyFrame(unique, 0, OPEN_OUT_BYTES);
-    openOut(frame, OUT_HEADER_BYTES, fh, 0, 0);
+    // An immutable tree's folders do not change: the kernel keeps each listing it read, and
+    // later walks of it (another rank, another epoch) never reach the agent.
+    openOut(frame, OUT_HEADER_BYTES, fh, this.tree.immutable ? OpenFlag.CACHE_DIR | OpenFlag.KEEP_CACHE : 0, 0);
     return frame;
   }
 
-  /** One READDIR: entries from `offset` (an index: 0 ".", 1 "..", then the folder's children) that fit `size`. */
-  private async readdir(request: FuseRequest): Promise<Buffer> {
+  /**
+   * One READDIR, or READDIRPLUS (`plus`): entries from `offset` (an index: 0 ".", 1 "..",
+   * then the folder's children) that fit `size`. READDIRPLUS gives each child's attributes
+   * as a LOOKUP would (and counts as one), so a walk that stats every file sends no LOOKUP.
+   */
+  private async readdir(request: FuseRequest, plus: boolean): Promise<Buffer> {
     const fh = request.arg.readBigUInt64LE(0);
     const offset = Number(request.arg.readBigUInt64LE(8));
     const size = request.arg.readUInt32LE(16);
@@ -401,14 +386,31 @@ export class KernelMount implements MountedView {
     handle.listing ??= this.tree.readdir(handle.node.path).then((entries) => [{ name: Buffer.from("."), kind: "dir" as const }, { name: Buffer.from(".."), kind: "dir" as const }, ...entries.map((e) => ({ name: Buffer.from(e.name), kind: e.kind }))]);
     const entries = await handle.listing;
     const body = Buffer.alloc(size);
+    const ready: Array<Promise<void>> = [];
     let at = 0;
     for (let i = offset; i < entries.length; i++) {
       const entry = entries[i]!;
-      if (at + direntBytes(entry.name) > size) break;
+      const type = entry.kind === "dir" ? DT_DIR : DT_REG;
+      if (at + (plus ? direntplusBytes(entry.name) : direntBytes(entry.name)) > size) break;
       const childPath = i < 2 ? undefined : handle.node.path === "/" ? `/${entry.name.toString()}` : `${handle.node.path}/${entry.name.toString()}`;
-      const ino = i === 0 ? handle.node.id : childPath ? (this.byPath.get(childPath)?.id ?? UNLOOKED_INO_BASE + BigInt(i)) : ROOT_ID;
-      at = writeDirent(body, at, ino, i + 1, entry.kind === "dir" ? DT_DIR : DT_REG, entry.name);
+      if (!plus || !childPath) {
+        const ino = i === 0 ? handle.node.id : childPath ? (this.inodes.idOf(childPath) ?? UNLOOKED_INO_BASE + BigInt(i)) : ROOT_ID;
+        at = plus ? writeDirentplus(body, at, undefined, ino, i + 1, type, entry.name) : writeDirent(body, at, ino, i + 1, type, entry.name);
+        continue;
+      }
+      const attributes = await this.tree.getattr(childPath).catch(() => undefined);
+      if (!attributes) {
+        // Listed but not statable now (gone since the listing): listed only, the kernel looks it up if asked.
+        at = writeDirentplus(body, at, undefined, UNLOOKED_INO_BASE + BigInt(i), i + 1, type, entry.name);
+        continue;
+      }
+      const node = this.inodes.looked(childPath);
+      const opens = this.prepareOpens(node, attributes, { listed: true });
+      if (opens) ready.push(opens);
+      at = writeDirentplus(body, at, { attr: this.attr(node, attributes), validSeconds: this.tree.kernelCacheSeconds }, node.id, i + 1, type, entry.name);
     }
+    // As a LOOKUP does, a moment for the passthrough files of wholly cached files (once per reply, not per file).
+    if (ready.length) await settledWithin(Promise.all(ready), LOOKUP_PIN_WAIT_MS);
     const frame = replyFrame(request.unique, 0, at);
     body.copy(frame, OUT_HEADER_BYTES, 0, at);
     return frame;

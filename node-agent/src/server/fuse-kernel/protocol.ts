@@ -18,11 +18,14 @@ export const Op = {
   INTERRUPT: 36,
   DESTROY: 38,
   BATCH_FORGET: 42,
+  READDIRPLUS: 44,
 } as const;
 
 /** INIT flags (bits of `flags`; those ≥ 32 travel in `flags2`, shifted down by 32). */
 export const Init = {
   ASYNC_READ: 1 << 0,
+  /** Directory reads carry each entry's attributes (READDIRPLUS): a walk that stats every file sends no LOOKUPs. */
+  DO_READDIRPLUS: 1 << 13,
   /** The kernel takes ENOSYS to OPEN as "never ask again": opens stay in the kernel, with KEEP_CACHE. */
   NO_OPEN_SUPPORT: 1 << 17,
   PARALLEL_DIROPS: 1 << 18,
@@ -35,6 +38,8 @@ export const Init = {
 /** fuse_open_out.open_flags. */
 export const OpenFlag = {
   KEEP_CACHE: 1 << 1,
+  /** On OPENDIR: the kernel keeps the listing it read (with KEEP_CACHE, across opens). */
+  CACHE_DIR: 1 << 3,
   NOFLUSH: 1 << 5,
   PASSTHROUGH: 1 << 7,
 } as const;
@@ -83,13 +88,19 @@ export interface Attr {
   nlink: number;
 }
 
+/** A u64 from a safe integer, as two u32 halves: no BigInt per field (a READDIRPLUS writes thousands). */
+function writeU64(out: Buffer, at: number, value: number): void {
+  out.writeUInt32LE(value >>> 0, at);
+  out.writeUInt32LE(Math.floor(value / 0x1_0000_0000) >>> 0, at + 4);
+}
+
 function writeAttr(out: Buffer, at: number, a: Attr): void {
-  const sec = BigInt(Math.floor(a.mtimeMs / 1000));
+  const sec = Math.floor(a.mtimeMs / 1000);
   const nsec = Math.round((a.mtimeMs % 1000) * 1e6);
   out.writeBigUInt64LE(a.ino, at);
-  out.writeBigUInt64LE(BigInt(a.size), at + 8);
-  out.writeBigUInt64LE(BigInt(Math.ceil(a.size / 512)), at + 16);
-  for (const field of [24, 32, 40]) out.writeBigUInt64LE(sec, at + field); // atime, mtime, ctime
+  writeU64(out, at + 8, a.size);
+  writeU64(out, at + 16, Math.ceil(a.size / 512));
+  for (const field of [24, 32, 40]) writeU64(out, at + field, sec); // atime, mtime, ctime
   for (const field of [48, 52, 56]) out.writeUInt32LE(nsec, at + field);
   out.writeUInt32LE(a.mode, at + 60);
   out.writeUInt32LE(a.nlink, at + 64);
@@ -100,9 +111,9 @@ function writeAttr(out: Buffer, at: number, a: Attr): void {
 /** fuse_entry_out: the answer to LOOKUP. */
 export function entryOut(out: Buffer, at: number, attr: Attr, validSeconds: number): void {
   out.writeBigUInt64LE(attr.ino, at);
-  out.writeBigUInt64LE(0n, at + 8); // generation
-  out.writeBigUInt64LE(BigInt(validSeconds), at + 16); // entry_valid
-  out.writeBigUInt64LE(BigInt(validSeconds), at + 24); // attr_valid
+  writeU64(out, at + 8, 0); // generation
+  writeU64(out, at + 16, validSeconds); // entry_valid
+  writeU64(out, at + 24, validSeconds); // attr_valid
   writeAttr(out, at + 40, attr);
 }
 
@@ -173,6 +184,21 @@ export function statfsOut(out: Buffer, at: number): void {
 /** Bytes one fuse_dirent with this name takes (8-byte aligned). */
 export function direntBytes(name: Buffer): number {
   return (24 + name.length + 7) & ~7;
+}
+
+/** Bytes one fuse_direntplus (fuse_entry_out, then fuse_dirent) with this name takes. */
+export function direntplusBytes(name: Buffer): number {
+  return ENTRY_OUT_BYTES + direntBytes(name);
+}
+
+/**
+ * Writes one fuse_direntplus: the entry as LOOKUP would answer it (the kernel counts it as
+ * one lookup of that node), or zeros for an entry it should only list ("." and "..").
+ */
+export function writeDirentplus(out: Buffer, at: number, entry: { attr: Attr; validSeconds: number } | undefined, ino: bigint, off: number, type: number, name: Buffer): number {
+  if (entry) entryOut(out, at, entry.attr, entry.validSeconds);
+  else out.fill(0, at, at + ENTRY_OUT_BYTES);
+  return writeDirent(out, at + ENTRY_OUT_BYTES, ino, off, type, name);
 }
 
 /** Writes one fuse_dirent; `off` is the cookie the kernel passes back to continue after it. */

@@ -208,7 +208,7 @@ export class KernelSession {
       this.initDone(new Error(`the kernel speaks FUSE ${kernel.major}.${kernel.minor}, not 7.x`));
       return;
     }
-    const wanted = Init.ASYNC_READ | Init.PARALLEL_DIROPS | Init.MAX_PAGES | Init.INIT_EXT;
+    const wanted = Init.ASYNC_READ | Init.PARALLEL_DIROPS | Init.MAX_PAGES | Init.INIT_EXT | Init.DO_READDIRPLUS;
     const flags2 = this.options.passthrough ? kernel.flags2 & Init.PASSTHROUGH_2 : 0;
     this.passthrough = flags2 !== 0;
     this.kernelOpens = this.options.kernelOpens && (kernel.flags & Init.NO_OPEN_SUPPORT) !== 0;
