@@ -66,6 +66,33 @@ print(len(body), hashlib.sha256(body).hexdigest())
     }
   });
 
+  it("lists a dataset's folders from its manifest without asking the edge for a manifest per folder; a nested dataset's own manifest answers for it", async () => {
+    const admin = await edge.createKey(["all:datasets"]);
+    const writer = new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: admin });
+    const entry = (key: string) => ({ key, size: 10, etag: `"${createHash("md5").update(key).digest("hex")}"`, lastModified: new Date().toISOString() });
+    const parent = ["nest/a/x0.bin", "nest/a/x1.bin", "nest/b/y0.bin", "nest/c/z0.bin", "nest/sub/from_parent.bin"].map(entry);
+    await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: manifestKey("nest/"), Body: await encodeManifest({ bucket: "datasets", prefix: "nest/", entries: parent }) }));
+    await writer.send(new PutObjectCommand({ Bucket: "datasets", Key: manifestKey("nest/sub/"), Body: await encodeManifest({ bucket: "datasets", prefix: "nest/sub/", entries: [entry("nest/sub/only_nested.bin")] }) }));
+    const agent = await startAgentProcess({ edgeUrl: edge.url, key: nodeKey, cacheDir: join(scratch, "nested"), args: ["--metadata-ttl", "indefinite"] });
+    const list = async (prefix: string) => (await fetch(`${agent.url}/datasets?list-type=2&prefix=${prefix}&delimiter=/`)).text();
+    const misses = async () => ((await agent.status()) as { metadata: { manifestMisses: number; manifestsLoaded: number } }).metadata;
+    try {
+      expect(await list("nest/")).toContain("<Prefix>nest/a/</Prefix>");
+      expect(await misses()).toMatchObject({ manifestsLoaded: 1, manifestMisses: 0 });
+      // Each folder would otherwise cost a GET of its own (absent) manifest first.
+      expect(await list("nest/a/")).toContain("<Key>nest/a/x1.bin</Key>");
+      expect(await list("nest/b/")).toContain("<Key>nest/b/y0.bin</Key>");
+      expect(await list("nest/c/")).toContain("<Key>nest/c/z0.bin</Key>");
+      expect(await misses()).toMatchObject({ manifestsLoaded: 1, manifestMisses: 0 });
+      const nested = await list("nest/sub/");
+      expect(nested).toContain("<Key>nest/sub/only_nested.bin</Key>");
+      expect(nested).not.toContain("from_parent");
+      expect(await misses()).toMatchObject({ manifestsLoaded: 2, manifestMisses: 0 });
+    } finally {
+      await agent.stop();
+    }
+  });
+
   it("answers LIST and HEAD for a dataset from its manifest, loaded with one GET", async () => {
     const admin = await edge.createKey(["all:datasets"]);
     const writer = new S3Client({ endpoint: edge.url, region: "auto", forcePathStyle: true, credentials: admin });

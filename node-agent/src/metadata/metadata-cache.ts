@@ -4,7 +4,7 @@
 // GET and answering LIST/HEAD for their prefix from memory. When the origin is down, what
 // is known is served stale rather than failing (stale-if-error).
 import type { ListResult } from "../../../s3/listing-xml.ts";
-import { candidateManifestKeys, parseManifest, RESERVED_PREFIX } from "../../../s3/manifest.ts";
+import { candidateManifestKeys, manifestPrefixOf, parseManifest, RESERVED_PREFIX } from "../../../s3/manifest.ts";
 import type { Logger } from "../log.ts";
 import type { ArrivingBytes } from "../origin/arriving-bytes.ts";
 import { OriginRefusedError, OriginUnavailableError, type ListParams, type ObjectInfo, type ObjectOrigin } from "../origin/object-origin.ts";
@@ -36,12 +36,24 @@ export interface MetadataStats {
   manifestLists: number;
   staleServed: number;
   manifestsLoaded: number;
+  /** Manifest keys asked for that did not exist (each a GET to the origin). */
+  manifestMisses: number;
+}
+
+interface LoadedManifest {
+  index: ManifestIndex;
+  etag: string;
+  /**
+   * Manifest keys below this manifest's prefix, listed when it loaded (nested datasets);
+   * undefined when not known (more than one LIST page, or the listing was refused).
+   */
+  nested: ReadonlySet<string> | undefined;
 }
 
 const MAX_ENTRIES = 200_000;
 
 export class MetadataCache {
-  readonly stats: MetadataStats = { headHits: 0, headMisses: 0, revalidations: 0, changedObjects: 0, listHits: 0, listMisses: 0, manifestLists: 0, staleServed: 0, manifestsLoaded: 0 };
+  readonly stats: MetadataStats = { headHits: 0, headMisses: 0, revalidations: 0, changedObjects: 0, listHits: 0, listMisses: 0, manifestLists: 0, staleServed: 0, manifestsLoaded: 0, manifestMisses: 0 };
   private readonly origin: ObjectOrigin;
   private readonly logger: Logger;
   private readonly ttlMs: number;
@@ -49,7 +61,7 @@ export class MetadataCache {
   private readonly onChanged: (bucket: string, key: string) => void;
   private readonly heads = new Map<string, Entry<ObjectInfo | undefined>>();
   private readonly lists = new Map<string, Entry<ListResult>>();
-  private readonly manifests = new Map<string, Entry<{ index: ManifestIndex; etag: string } | undefined>>();
+  private readonly manifests = new Map<string, Entry<LoadedManifest | undefined>>();
   private buckets: Entry<string[]> | undefined;
   private readonly headFlight = new Singleflight<ObjectInfo | undefined>();
   private readonly listFlight = new Singleflight<ListResult>();
@@ -221,13 +233,44 @@ export class MetadataCache {
     return undefined;
   }
 
-  /** The nearest loaded manifest covering `keyOrPrefix`, loading candidates on first use. */
+  /**
+   * The nearest loaded manifest covering `keyOrPrefix`, loading candidates on first use. A
+   * loaded manifest further up that knows the manifests below it answers for the nearer
+   * candidates without a GET each: a walk of a data set's 1,000 folders would otherwise ask
+   * the origin for 1,000 manifests that do not exist, one round trip per folder.
+   */
   private async manifestFor(bucket: string, keyOrPrefix: string): Promise<ManifestIndex | undefined> {
-    for (const manifestKey of candidateManifestKeys(keyOrPrefix)) {
+    const candidates = candidateManifestKeys(keyOrPrefix);
+    const above = this.nestedKnownAbove(bucket, candidates);
+    for (const [at, manifestKey] of candidates.entries()) {
+      if (above && at < above.at && !above.nested.has(manifestKey)) continue;
       const index = await this.manifest(bucket, manifestKey);
       if (index?.covers(keyOrPrefix)) return index;
     }
     return undefined;
+  }
+
+  /** The nearest of `candidates` (nearest first) loaded, fresh and knowing its nested manifests: where it is in the list, and those. */
+  private nestedKnownAbove(bucket: string, candidates: string[]): { at: number; nested: ReadonlySet<string> } | undefined {
+    for (const [at, manifestKey] of candidates.entries()) {
+      const entry = this.manifests.get(`${bucket}\n${manifestKey}`);
+      const nested = this.fresh(entry) ? entry?.value?.nested : undefined;
+      if (nested) return { at, nested };
+    }
+    return undefined;
+  }
+
+  /** The manifest keys below `manifestKey`'s prefix, from one LIST page; undefined when there are more or the listing fails (nearer candidates are then asked for one by one). */
+  private async nestedManifests(bucket: string, manifestKey: string): Promise<ReadonlySet<string> | undefined> {
+    const dir = manifestKey.slice(0, manifestKey.lastIndexOf("/") + 1);
+    try {
+      const page = await this.origin.list(bucket, { prefix: dir, delimiter: "", maxKeys: 1000 });
+      if (page.isTruncated) return undefined;
+      return new Set(page.objects.map((o) => o.key).filter((key) => key !== manifestKey && manifestPrefixOf(key) !== undefined));
+    } catch (error) {
+      this.logger.debug("nested manifests not listed, asking for each instead", { bucket, manifestKey, error: error instanceof Error ? error.message : String(error) });
+      return undefined;
+    }
   }
 
   private async manifest(bucket: string, manifestKey: string): Promise<ManifestIndex | undefined> {
@@ -239,14 +282,15 @@ export class MetadataCache {
         // A loaded manifest is revalidated, not downloaded again: it can be megabytes.
         const got = await this.origin.getSmall(bucket, manifestKey, cached?.value?.etag);
         if (got === "unchanged" && cached?.value) {
-          this.remember(this.manifests, id, cached.value);
+          // Datasets may have been replicated below this one since: their manifests are listed again.
+          this.remember(this.manifests, id, { ...cached.value, nested: await this.nestedManifests(bucket, manifestKey) });
           return cached.value.index;
         }
-        const loaded = got && got !== "unchanged" ? { index: new ManifestIndex(bucket, await parseManifest(got.bytes)), etag: got.etag } : undefined;
+        const loaded = got && got !== "unchanged" ? { index: new ManifestIndex(bucket, await parseManifest(got.bytes)), etag: got.etag, nested: await this.nestedManifests(bucket, manifestKey) } : undefined;
         if (loaded) {
           this.stats.manifestsLoaded++;
-          this.logger.info("manifest loaded", { bucket, manifestKey, objects: loaded.index.size });
-        }
+          this.logger.info("manifest loaded", { bucket, manifestKey, objects: loaded.index.size, nestedManifests: loaded.nested?.size ?? "unknown" });
+        } else this.stats.manifestMisses++;
         this.remember(this.manifests, id, loaded);
         return loaded?.index;
       } catch (error) {
