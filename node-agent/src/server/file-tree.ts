@@ -146,6 +146,12 @@ export class FileTree {
     return { kind: entry.kind, mtime, size: entry.kind === "dir" ? 4096 : entry.size, mode: entry.kind === "dir" ? DIR_MODE : FILE_MODE, nlink: entry.kind === "dir" ? 2 : 1 };
   }
 
+  /** Attributes of `path` from a listing the kernel may still trust, with no wait (a READDIRPLUS entry); undefined when there is none. */
+  listedAttributes(path: string): FileAttributes | undefined {
+    const known = this.fresh(path);
+    return known ? this.statListed(path, known) : undefined;
+  }
+
   /** Attributes of `path`; throws Errno.ENOENT when it is neither a file nor a folder. */
   async getattr(path: string): Promise<FileAttributes> {
     const { bucket, key } = this.split(path);

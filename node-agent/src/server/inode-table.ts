@@ -30,13 +30,14 @@ function newNode(id: bigint, path: string, lookups: number): Node {
 }
 
 export class InodeTable {
-  private readonly byId = new Map<bigint, Node>();
+  /** Keyed by Number(id) (ids stay far below 2^53): bigint keys cost a hash each, and a READDIRPLUS adds thousands. */
+  private readonly byId = new Map<number, Node>();
   private readonly byPath = new Map<string, Node>();
   private nextId = ROOT_ID + 1n;
 
   constructor() {
     const root = newNode(ROOT_ID, "/", 1);
-    this.byId.set(ROOT_ID, root);
+    this.byId.set(Number(ROOT_ID), root);
     this.byPath.set("/", root);
   }
 
@@ -45,7 +46,7 @@ export class InodeTable {
   }
 
   get(id: bigint): Node | undefined {
-    return this.byId.get(id);
+    return this.byId.get(Number(id));
   }
 
   /** The id of `path` if the kernel holds a lookup of it. */
@@ -58,7 +59,7 @@ export class InodeTable {
     let node = this.byPath.get(path);
     if (!node) {
       node = newNode(this.nextId++, path, 0);
-      this.byId.set(node.id, node);
+      this.byId.set(Number(node.id), node);
       this.byPath.set(path, node);
     }
     node.lookups++;
@@ -67,17 +68,17 @@ export class InodeTable {
 
   /** Counts `lookups` of node `id` forgotten; returns the node when none is left (it is out of the table then). The root is never forgotten. */
   forget(id: bigint, lookups: number): Node | undefined {
-    const node = this.byId.get(id);
+    const node = this.byId.get(Number(id));
     if (!node || id === ROOT_ID) return undefined;
     node.lookups -= lookups;
     if (node.lookups > 0) return undefined;
-    this.byId.delete(id);
+    this.byId.delete(Number(id));
     if (this.byPath.get(node.path) === node) this.byPath.delete(node.path);
     return node;
   }
 
   /** Whether `node` is still in the table (not forgotten since it was handed out). */
   holds(node: Node): boolean {
-    return this.byId.get(node.id) === node;
+    return this.byId.get(Number(node.id)) === node;
   }
 }

@@ -398,7 +398,8 @@ export class KernelMount implements MountedView {
         at = plus ? writeDirentplus(body, at, undefined, ino, i + 1, type, entry.name) : writeDirent(body, at, ino, i + 1, type, entry.name);
         continue;
       }
-      const attributes = await this.tree.getattr(childPath).catch(() => undefined);
+      // Just listed, so nearly always known without a wait (a READDIRPLUS of 1,000 entries would otherwise await 1,000 times).
+      const attributes = this.tree.listedAttributes(childPath) ?? (await this.tree.getattr(childPath).catch(() => undefined));
       if (!attributes) {
         // Listed but not statable now (gone since the listing): listed only, the kernel looks it up if asked.
         at = writeDirentplus(body, at, undefined, UNLOOKED_INO_BASE + BigInt(i), i + 1, type, entry.name);
