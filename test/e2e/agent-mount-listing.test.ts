@@ -4,14 +4,14 @@
 // kernel, so a second walk never reaches the agent; with a metadata TTL they do not, and a
 // file added in R2 shows up once the TTL has passed.
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
-import { runOk } from "../helpers/real-clients.ts";
+import { cleanUpMountTests } from "../helpers/mount-fixture.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "ferry-mount-listing-"));
 const mountPoint = join(scratch, "mnt");
@@ -22,10 +22,6 @@ let writer: S3Client;
 const files = new Map<string, Buffer>();
 const FOLDERS = ["a", "b", "c"];
 const FILES_PER_FOLDER = 40;
-
-function mounted(path: string): boolean {
-  return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
-}
 
 async function requests(agent: AgentProcess): Promise<Record<string, number>> {
   const status = (await agent.status()) as { mount: { requests: Record<string, number> } };
@@ -66,11 +62,7 @@ beforeAll(async () => {
   mkdirSync(mountPoint, { recursive: true });
 }, 180_000);
 
-afterAll(async () => {
-  await edge?.stop();
-  if (mounted(mountPoint)) await runOk("fusermount", ["-uz", mountPoint]).catch(() => undefined);
-  rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => cleanUpMountTests({ edge, mountPoint, scratch }));
 
 describe("walking the mount", () => {
   it("stats every file of a walk without a LOOKUP each, keeps an immutable tree's listings in the kernel, and reads every file byte-exact after", async () => {

@@ -3,13 +3,14 @@
 // small files of an immutable dataset open on the reader thread, folders page through
 // READDIR, a rewrite in R2 is still seen after the TTL, and the libfuse driver still mounts.
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
+import { cleanUpMountTests, mounted } from "../helpers/mount-fixture.ts";
 import { readRange } from "../helpers/file-ranges.ts";
 import { canDropCaches, dropCaches } from "../helpers/drop-caches.ts";
 import { runOk } from "../helpers/real-clients.ts";
@@ -30,10 +31,6 @@ interface MountStatus {
 }
 
 const READ_OPCODE = "15";
-
-function mounted(path: string): boolean {
-  return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
-}
 
 async function mountStatus(agent: AgentProcess): Promise<MountStatus> {
   return (await agent.status()).mount as MountStatus;
@@ -60,11 +57,7 @@ beforeAll(async () => {
   mkdirSync(mountPoint, { recursive: true });
 }, 120_000);
 
-afterAll(async () => {
-  await edge?.stop();
-  if (mounted(mountPoint)) await runOk("fusermount", ["-uz", mountPoint]).catch(() => undefined);
-  rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => cleanUpMountTests({ edge, mountPoint, scratch }));
 
 function startMountedAgent(args: string[]): Promise<AgentProcess> {
   // 64 KiB blocks: files from 128 KiB (two blocks) up are passthrough candidates.

@@ -3,7 +3,7 @@
 // recovering the stale mount point, and SIGTERM unmounting cleanly.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTrajectoryDataset } from "../../sample/trajectories.ts";
 import { startAgentProcess, type AgentProcess } from "../helpers/agent-process.ts";
 import { startLocalEdge, type LocalEdge, type TestKey } from "../helpers/local-edge.ts";
+import { cleanUpMountTests, mounted } from "../helpers/mount-fixture.ts";
 import { SYSTEM_PYTHON, runOk } from "../helpers/real-clients.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "ferry-mount-"));
@@ -19,10 +20,6 @@ let edge: LocalEdge;
 let nodeKey: TestKey;
 let writer: S3Client;
 let sampleFiles: string[] = [];
-
-function mounted(path: string): boolean {
-  return readFileSync("/proc/mounts", "utf8").split("\n").some((line) => line.split(" ")[1] === path);
-}
 
 async function startMountedAgent(extraArgs: string[] = [], key: TestKey = nodeKey): Promise<AgentProcess> {
   return startAgentProcess({ edgeUrl: edge.url, key, cacheDir: join(scratch, "cache"), args: ["--mount", mountPoint, "--block-size", "256KiB", ...extraArgs] });
@@ -47,11 +44,7 @@ beforeAll(async () => {
   mkdirSync(mountPoint, { recursive: true });
 }, 180_000);
 
-afterAll(async () => {
-  await edge?.stop();
-  if (mounted(mountPoint)) await runOk("fusermount", ["-uz", mountPoint]).catch(() => undefined);
-  rmSync(scratch, { recursive: true, force: true });
-});
+afterAll(() => cleanUpMountTests({ edge, mountPoint, scratch }));
 
 describe("POSIX view", () => {
   it("reads with plain fs and h5py, refuses writes, survives kill -9 and unmounts on SIGTERM", async () => {
