@@ -88,7 +88,7 @@ export interface Attr {
   nlink: number;
 }
 
-/** A u64 from a safe integer, as two u32 halves: no BigInt per field (a READDIRPLUS writes thousands). */
+/** A u64 from a safe integer (inode numbers included: they stay far below 2^53), as two u32 halves: no BigInt per field (a READDIRPLUS writes thousands). */
 function writeU64(out: Buffer, at: number, value: number): void {
   out.writeUInt32LE(value >>> 0, at);
   out.writeUInt32LE(Math.floor(value / 0x1_0000_0000) >>> 0, at + 4);
@@ -97,7 +97,7 @@ function writeU64(out: Buffer, at: number, value: number): void {
 function writeAttr(out: Buffer, at: number, a: Attr): void {
   const sec = Math.floor(a.mtimeMs / 1000);
   const nsec = Math.round((a.mtimeMs % 1000) * 1e6);
-  out.writeBigUInt64LE(a.ino, at);
+  writeU64(out, at, Number(a.ino));
   writeU64(out, at + 8, a.size);
   writeU64(out, at + 16, Math.ceil(a.size / 512));
   for (const field of [24, 32, 40]) writeU64(out, at + field, sec); // atime, mtime, ctime
@@ -110,7 +110,7 @@ function writeAttr(out: Buffer, at: number, a: Attr): void {
 
 /** fuse_entry_out: the answer to LOOKUP. */
 export function entryOut(out: Buffer, at: number, attr: Attr, validSeconds: number): void {
-  out.writeBigUInt64LE(attr.ino, at);
+  writeU64(out, at, Number(attr.ino));
   writeU64(out, at + 8, 0); // generation
   writeU64(out, at + 16, validSeconds); // entry_valid
   writeU64(out, at + 24, validSeconds); // attr_valid
@@ -119,7 +119,7 @@ export function entryOut(out: Buffer, at: number, attr: Attr, validSeconds: numb
 
 /** fuse_attr_out: the answer to GETATTR. */
 export function attrOut(out: Buffer, at: number, attr: Attr, validSeconds: number): void {
-  out.writeBigUInt64LE(BigInt(validSeconds), at);
+  writeU64(out, at, validSeconds);
   writeAttr(out, at + 16, attr);
 }
 
@@ -203,8 +203,8 @@ export function writeDirentplus(out: Buffer, at: number, entry: { attr: Attr; va
 
 /** Writes one fuse_dirent; `off` is the cookie the kernel passes back to continue after it. */
 export function writeDirent(out: Buffer, at: number, ino: bigint, off: number, type: number, name: Buffer): number {
-  out.writeBigUInt64LE(ino, at);
-  out.writeBigUInt64LE(BigInt(off), at + 8);
+  writeU64(out, at, Number(ino));
+  writeU64(out, at + 8, off);
   out.writeUInt32LE(name.length, at + 16);
   out.writeUInt32LE(type, at + 20);
   name.copy(out, at + 24);
