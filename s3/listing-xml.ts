@@ -43,8 +43,8 @@ const utf8 = new TextEncoder();
 /**
  * The document as UTF-8, its Contents encoded one element at a time straight into the
  * output: a LIST of a 100,000-object data set from its manifest is 100 pages of 1,000
- * (~240 KB each), and building one string per page, then encoding it, took about 4 ms a
- * page against about 0.7 ms this way.
+ * (~240 KB each), and the generic renderer (one string per page, then encoded) took about
+ * 4 ms a page against about 1.2 ms this way.
  */
 function listingDocument(frame: XmlNode, result: ListResult, encode: (t: string) => string, owner: boolean): Uint8Array {
   const [head = "", tail = ""] = renderXmlDocument("ListBucketResult", { ...frame, Contents: new RawXml(CONTENTS_SLOT) }).split(CONTENTS_SLOT);

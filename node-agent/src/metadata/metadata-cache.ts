@@ -243,7 +243,8 @@ export class MetadataCache {
     const candidates = candidateManifestKeys(keyOrPrefix);
     const above = this.nestedKnownAbove(bucket, candidates);
     for (const [at, manifestKey] of candidates.entries()) {
-      if (above && at < above.at && !above.nested.has(manifestKey)) continue;
+      // (One already loaded is still used: it may have been published after that listing.)
+      if (above && at < above.at && !above.nested.has(manifestKey) && !this.manifests.get(`${bucket}\n${manifestKey}`)?.value) continue;
       const index = await this.manifest(bucket, manifestKey);
       if (index?.covers(keyOrPrefix)) return index;
     }
