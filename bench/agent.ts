@@ -5,8 +5,8 @@
 // the agent's FUSE mount vs local disk, in the default passthrough mode and again in
 // page-cache mode (a second agent on the same cache), each also after a page-cache drop
 // (large files read from the NVMe cache, not memory); LIST and walks of a 100,000-object set
-// from its manifest (agent-listing.ts); index bytes per block; start-up over 1,000,000 blocks. The edge only fills the cache once (it is slow to PUT); everything timed
-// is warm.
+// from its manifest (agent-listing.ts); index bytes per block; start-up over 1,000,000
+// blocks. The edge only fills the cache once (it is slow to PUT); the reads timed are warm.
 // Agent/nginx (and mount/local) runs alternate and each side keeps its best, so background
 // load on a shared machine skews neither side. --cpu-prof DIR profiles the agent process.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
