@@ -9,7 +9,8 @@
 // the kernel opens files by itself and keeps their pages (see READER_SOURCE), and only READs
 // of pages not in memory come here. Folder reads carry every entry's attributes
 // (READDIRPLUS: a walk that stats each file sends no LOOKUP), and an immutable tree's
-// listings stay in the kernel.
+// listings stay in the kernel. What gets a file ready to pass through is
+// passthrough-readiness.ts's.
 import type { MountedView } from "../main.ts";
 import { Errno, FileTree, type FileAttributes, type TreeInput } from "./file-tree.ts";
 import { PassthroughFiles } from "./passthrough-files.ts";
@@ -18,33 +19,23 @@ import { KernelSession, type FuseRequest } from "./fuse-kernel/session.ts";
 import type { ObjectInfo } from "../origin/object-origin.ts";
 import type { ObjectReader } from "../read/object-reader.ts";
 import { InodeTable, ROOT_ID, type Node } from "./inode-table.ts";
+import { LOOKUP_PIN_WAIT_MS, PassthroughReadiness, settledWithin } from "./passthrough-readiness.ts";
 
 /**
  * Most of the cache the mount's passthrough files may hold from eviction at once: below the
  * low watermark (85%), so eviction can always make room for fills with the rest.
  */
 const HELD_SHARE_OF_CACHE = 0.75;
-/** How long a LOOKUP of a wholly cached small file waits for its passthrough file (made from its blocks: a few ms). */
-const LOOKUP_PIN_WAIT_MS = 50;
-
-/** Resolves when `p` settles or after `ms`, whichever is first (never rejects). */
-function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    p.then(
-      () => (clearTimeout(timer), resolve()),
-      () => (clearTimeout(timer), resolve()),
-    );
-  });
-}
-
-/** Tries to start a passthrough copy while the blocks of a read just answered land (200 ms apart). */
-const COPY_ATTEMPTS = 5;
 /** Inode numbers for readdir entries the kernel has not looked up yet (never 0: glibc skips those). */
 const UNLOOKED_INO_BASE = 1n << 40n;
 const WRITE_OPCODES = new Set([4 /* SETATTR */, 6, 8, 9, 10, 11, 12, 13, 16 /* WRITE */, 21 /* SETXATTR */, 24, 35 /* CREATE */, 43, 45]);
 
-type Handle = { kind: "file"; node: Node; passthrough: ObjectInfo | undefined } | { kind: "dir"; node: Node; listing: Promise<Array<{ name: Buffer; kind: "dir" | "file" }>> | undefined };
+/** A folder's entry as READDIRs page through it: its name as the kernel gets it, and as paths use it. */
+type ListedEntry = { name: Buffer; text: string; kind: "dir" | "file" };
+function listed(text: string, kind: "dir" | "file"): ListedEntry {
+  return { name: Buffer.from(text), text, kind };
+}
+type Handle = { kind: "file"; node: Node; passthrough: ObjectInfo | undefined } | { kind: "dir"; node: Node; listing: Promise<ListedEntry[]> | undefined };
 
 export class KernelMount implements MountedView {
   private readonly tree: FileTree;
@@ -54,8 +45,7 @@ export class KernelMount implements MountedView {
   private nextHandle = 1n;
   private session!: KernelSession;
   private passthrough: PassthroughFiles | undefined;
-  /** Files from this size up may be passed through (and so never take the fast open path). */
-  private passthroughMinBytes = Number.POSITIVE_INFINITY;
+  private readiness!: PassthroughReadiness;
   /** Requests by opcode, since mount. */
   private readonly requests: Record<number, number> = {};
 
@@ -74,19 +64,20 @@ export class KernelMount implements MountedView {
       kernelOpens: input.mode === "page-cache",
       onRequest: (request) => view.handle(request),
     });
+    // Two blocks: a smaller file costs more to copy than its reads through FUSE lose.
+    const passthroughMinBytes = view.session.passthrough ? 2 * input.reader.blockSizeBytes : Number.POSITIVE_INFINITY;
     if (view.session.passthrough) {
-      // Two blocks: a smaller file costs more to copy than its reads through FUSE lose.
-      view.passthroughMinBytes = 2 * input.reader.blockSizeBytes;
       view.passthrough = new PassthroughFiles({
         dir: input.cacheDir,
         budgetBytes: input.passthroughBudgetBytes,
         heldLimitBytes: Math.floor(input.cacheSizeBytes * HELD_SHARE_OF_CACHE),
-        minBytes: view.passthroughMinBytes,
+        minBytes: passthroughMinBytes,
         reader: input.reader,
         registry: view.session,
         logger: input.logger,
       });
     }
+    view.readiness = new PassthroughReadiness({ tree: view.tree, reader: input.reader, session: view.session, inodes: view.inodes, passthrough: view.passthrough, passthroughMinBytes });
     return view;
   }
 
@@ -168,34 +159,11 @@ export class KernelMount implements MountedView {
     // A wholly cached file (a warmed one): the reply waits a moment for its passthrough
     // file, so that the open which follows passes through; a loader keeps that first open
     // for the whole run.
-    const ready = this.prepareOpens(node, attributes, { listed: false });
+    const ready = this.readiness.forOpens(node, attributes, { listed: false });
     if (ready) await settledWithin(ready, LOOKUP_PIN_WAIT_MS);
     const frame = replyFrame(request.unique, 0, ENTRY_OUT_BYTES);
     entryOut(frame, OUT_HEADER_BYTES, this.attr(node, attributes), this.tree.kernelCacheSeconds);
     return frame;
-  }
-
-  /**
-   * Gets a file the kernel just learned of ready for its opens; what to wait for (briefly)
-   * so that the open which follows passes through, if anything. Small files of an immutable
-   * dataset: the reader thread answers their opens by itself, as passthrough files once a
-   * copy is pinned for them (in page-cache mode no open comes). Large ones: their passthrough
-   * file is made once they are wholly cached. A file only listed (READDIRPLUS) and not wholly
-   * cached starts nothing here: the READs that fill it do (see read()), so a walk of 100,000
-   * uncached files starts no retries.
-   */
-  private prepareOpens(node: Node, attributes: FileAttributes, how: { listed: boolean }): Promise<void> | undefined {
-    if (attributes.kind !== "file") return undefined;
-    const info = this.tree.knownVersion(node.path);
-    const whole = info !== undefined && this.reader.holdsWhole(info);
-    if (this.tree.immutable && !this.session.kernelOpens && attributes.size < this.passthroughMinBytes && !node.fastOpen) {
-      node.fastOpen = this.session.markFastOpen(node.id);
-      const pinning = node.fastOpen && (whole || !how.listed) ? this.pinCopy(node, 0) : undefined;
-      return whole ? pinning : undefined;
-    }
-    if (how.listed && !whole) return undefined;
-    this.prepareCopy(node, how.listed ? COPY_ATTEMPTS : 0);
-    return info && this.passthrough?.whenMade(info);
   }
 
   private forget(id: bigint, lookups: number): void {
@@ -275,15 +243,15 @@ export class KernelMount implements MountedView {
           // (records are read at random, rarely up to the last byte, and a lookup before the
           // first read knows no version to pin), and the later ones may all be answered by the
           // reader thread: a copy pinned once the blocks land lets the next opens pass through.
-          this.pinCopy(node, 0);
+          void this.readiness.pin(node);
         } else if (offset + n >= (info?.size ?? Number.POSITIVE_INFINITY)) {
           // The end of a file read through FUSE: its blocks are (about to be) cached, so a copy
           // made now lets its next opens pass through.
-          this.prepareCopy(node, 0);
+          this.readiness.prepare(node, { retry: true });
         } else if (node.readerBlocks) {
           // The reader thread may answer the rest of this file's READs, its end included: one
           // try now (a wholly cached object starts its copy), no retries.
-          this.prepareCopy(node, COPY_ATTEMPTS);
+          this.readiness.prepare(node, { retry: false });
         }
       },
       (error: unknown) => this.session.reply(replyFrame(request.unique, this.tree.errno(error, node.path), 0)),
@@ -306,45 +274,6 @@ export class KernelMount implements MountedView {
       this.session.registerBlockFile(node.id, { size: info.size, blockSize }, index, location);
       (node.readerBlocks ??= new Map()).set(index, location.path);
     }
-  }
-
-  /**
-   * Pins a passthrough copy for a fast-open inode once its object is wholly cached; reads
-   * through FUSE fill the cache a moment after they are answered, so a few retries follow.
-   * One try (with its retries) at a time per inode: `pinning` lasts until it ends.
-   */
-  private pinCopy(node: Node, attempt: number): Promise<void> {
-    if (!this.passthrough || (node.pinning && attempt === 0)) return Promise.resolve();
-    const info = this.tree.knownVersion(node.path);
-    node.pinning = !node.pinned && info !== undefined;
-    if (!node.pinning || !info) return Promise.resolve();
-    return this.passthrough.pin(info).then(
-      (id) => {
-        if (typeof id !== "number") {
-          if (id === "not-cached" && attempt < COPY_ATTEMPTS && this.inodes.holds(node)) setTimeout(() => void this.pinCopy(node, attempt + 1), 200).unref();
-          else node.pinning = false;
-          return;
-        }
-        node.pinning = false;
-        if (!this.inodes.holds(node)) return this.passthrough?.unpin(info);
-        node.pinned = info;
-        this.session.setFastBacking(node.id, id);
-      },
-      () => {
-        node.pinning = false;
-      },
-    );
-  }
-
-  /**
-   * Starts a passthrough copy of a large file's object once it is wholly cached, so that its
-   * next open passes through; the blocks of a read just answered land a moment later, hence
-   * a few retries.
-   */
-  private prepareCopy(node: Node, attempt: number): void {
-    const info = this.tree.knownVersion(node.path);
-    if (!this.passthrough || !info || info.size < this.passthroughMinBytes || this.passthrough.prepare(info) !== "not-cached") return;
-    if (attempt < COPY_ATTEMPTS && this.inodes.holds(node)) setTimeout(() => this.prepareCopy(node, attempt + 1), 200).unref();
   }
 
   private release(unique: bigint, fh: bigint): void {
@@ -383,16 +312,18 @@ export class KernelMount implements MountedView {
     const handle = this.handles.get(fh);
     if (!handle || handle.kind !== "dir") throw Errno.ENOENT;
     // The whole folder is listed once per opendir; later READDIRs page through that listing.
-    handle.listing ??= this.tree.readdir(handle.node.path).then((entries) => [{ name: Buffer.from("."), kind: "dir" as const }, { name: Buffer.from(".."), kind: "dir" as const }, ...entries.map((e) => ({ name: Buffer.from(e.name), kind: e.kind }))]);
+    handle.listing ??= this.tree.readdir(handle.node.path).then((entries) => [listed(".", "dir"), listed("..", "dir"), ...entries.map((e) => listed(e.name, e.kind))]);
     const entries = await handle.listing;
-    const body = Buffer.alloc(size);
+    // The entries are written into the reply frame itself, which is cut to what they fill.
+    const frame = replyFrame(request.unique, 0, size);
+    const body = frame.subarray(OUT_HEADER_BYTES);
     const ready: Array<Promise<void>> = [];
     let at = 0;
     for (let i = offset; i < entries.length; i++) {
       const entry = entries[i]!;
       const type = entry.kind === "dir" ? DT_DIR : DT_REG;
       if (at + (plus ? direntplusBytes(entry.name) : direntBytes(entry.name)) > size) break;
-      const childPath = i < 2 ? undefined : handle.node.path === "/" ? `/${entry.name.toString()}` : `${handle.node.path}/${entry.name.toString()}`;
+      const childPath = i < 2 ? undefined : handle.node.path === "/" ? `/${entry.text}` : `${handle.node.path}/${entry.text}`;
       if (!plus || !childPath) {
         const ino = i === 0 ? handle.node.id : childPath ? (this.inodes.idOf(childPath) ?? UNLOOKED_INO_BASE + BigInt(i)) : ROOT_ID;
         at = plus ? writeDirentplus(body, at, undefined, ino, i + 1, type, entry.name) : writeDirent(body, at, ino, i + 1, type, entry.name);
@@ -406,14 +337,13 @@ export class KernelMount implements MountedView {
         continue;
       }
       const node = this.inodes.looked(childPath);
-      const opens = this.prepareOpens(node, attributes, { listed: true });
+      const opens = this.readiness.forOpens(node, attributes, { listed: true });
       if (opens) ready.push(opens);
       at = writeDirentplus(body, at, { attr: this.attr(node, attributes), validSeconds: this.tree.kernelCacheSeconds }, node.id, i + 1, type, entry.name);
     }
     // As a LOOKUP does, a moment for the passthrough files of wholly cached files (once per reply, not per file).
     if (ready.length) await settledWithin(Promise.all(ready), LOOKUP_PIN_WAIT_MS);
-    const frame = replyFrame(request.unique, 0, at);
-    body.copy(frame, OUT_HEADER_BYTES, 0, at);
-    return frame;
+    frame.writeUInt32LE(OUT_HEADER_BYTES + at, 0);
+    return frame.subarray(0, OUT_HEADER_BYTES + at);
   }
 }
